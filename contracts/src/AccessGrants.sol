@@ -45,7 +45,9 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
 
     /// @inheritdoc IAccessGrants
     function issue(Grant calldata grant) external returns (bytes32 id) {
-        if (msg.sender != grant.grantor) revert AccessGrantsUnauthorized(msg.sender, grant.grantor);
+        if (msg.sender != grant.grantor) {
+            revert AccessGrantsUnauthorized(msg.sender, grant.grantor);
+        }
         id = _hashGrant(grant);
         _issue(grant, id, false);
     }
@@ -69,7 +71,7 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (state.status == Status.None) revert AccessGrantsUnknownGrant(id);
         if (state.status == Status.Revoked) revert AccessGrantsRevoked(id);
         if (msg.sender != grant.grantor) {
-            (address owner,,) = registry.usageContext(grant.datasetId, address(0));
+            address owner = registry.usageContext(grant.datasetId, address(0)).owner;
             if (msg.sender != owner) revert AccessGrantsUnauthorized(msg.sender, grant.grantor);
         }
         state.status = Status.Revoked;
@@ -79,7 +81,9 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
     /// @inheritdoc IAccessGrants
     function invalidateNonces(uint256 minNonce) external {
         uint256 current = _minNonce[msg.sender];
-        if (minNonce <= current) revert AccessGrantsNonceNotIncreasing(msg.sender, current, minNonce);
+        if (minNonce <= current) {
+            revert AccessGrantsNonceNotIncreasing(msg.sender, current, minNonce);
+        }
         _minNonce[msg.sender] = minNonce;
         emit NoncesInvalidated(msg.sender, minNonce);
     }
@@ -149,28 +153,28 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
     }
 
     /// @notice The EIP-712 domain separator of this contract on this chain.
-    // solhint-disable-next-line func-name-mixedcase
+    // The conventional EIP-2612/EIP-712 name, so tools find it.
+    // slither-disable-next-line naming-convention
     function DOMAIN_SEPARATOR() external view returns (bytes32) {
         return _domainSeparatorV4();
     }
 
     function _issue(Grant calldata grant, bytes32 id, bool relayed) private {
         _checkTerms(grant);
-        (address owner, IDataRegistry.Head memory head,) =
-            registry.usageContext(grant.datasetId, address(0));
-        if (owner != grant.grantor) {
-            revert AccessGrantsNotDatasetOwner(grant.datasetId, grant.grantor, owner);
+        IDataRegistry.UsageContext memory ctx = registry.usageContext(grant.datasetId, address(0));
+        if (ctx.owner != grant.grantor) {
+            revert AccessGrantsNotDatasetOwner(grant.datasetId, grant.grantor, ctx.owner);
         }
         _useNonce(grant.grantor, grant.nonce);
         // A fresh nonce makes a fresh id, so the slot is empty here.
         _states[id] = GrantState({
             uses: 0,
             epsilonSpent: 0,
-            ownerEpoch: head.ownerEpoch,
+            ownerEpoch: ctx.head.ownerEpoch,
             issuedAt: uint40(block.timestamp),
             status: Status.Active
         });
-        emit GrantIssued(id, grant.datasetId, grant.grantee, grant, head.ownerEpoch, relayed);
+        emit GrantIssued(id, grant.datasetId, grant.grantee, grant, ctx.head.ownerEpoch, relayed);
     }
 
     function _useNonce(address grantor, uint256 nonce) private {
@@ -208,9 +212,9 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (state.status == Status.Revoked || grant.nonce < _minNonce[grant.grantor]) {
             revert AccessGrantsRevoked(id);
         }
-        (, IDataRegistry.Head memory head,) = registry.usageContext(grant.datasetId, address(0));
-        if (head.ownerEpoch != state.ownerEpoch) {
-            revert AccessGrantsOwnerChanged(id, state.ownerEpoch, head.ownerEpoch);
+        uint32 epoch = registry.usageContext(grant.datasetId, address(0)).head.ownerEpoch;
+        if (epoch != state.ownerEpoch) {
+            revert AccessGrantsOwnerChanged(id, state.ownerEpoch, epoch);
         }
         // slither-disable-next-line timestamp
         if (block.timestamp < grant.validFrom || block.timestamp > grant.validUntil) {
@@ -219,11 +223,11 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (use.consumer != grant.grantee) {
             revert AccessGrantsWrongGrantee(id, grant.grantee, use.consumer);
         }
-        if (
-            grant.algorithmHash == ANY_CATALOG_ALGORITHM
+        if (grant.algorithmHash == ANY_CATALOG_ALGORITHM
                 ? !_catalog[use.algorithmHash]
-                : use.algorithmHash != grant.algorithmHash
-        ) revert AccessGrantsWrongAlgorithm(id, grant.algorithmHash, use.algorithmHash);
+                : use.algorithmHash != grant.algorithmHash) revert AccessGrantsWrongAlgorithm(
+            id, grant.algorithmHash, use.algorithmHash
+        );
         if (use.purpose != grant.purpose) {
             revert AccessGrantsWrongPurpose(id, grant.purpose, use.purpose);
         }
@@ -232,7 +236,9 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
             revert AccessGrantsUsesExceeded(id, state.uses, use.uses, grant.maxUses);
         }
         if (uint256(state.epsilonSpent) + use.epsilon > grant.epsilonBudget) {
-            revert AccessGrantsBudgetExceeded(id, state.epsilonSpent, use.epsilon, grant.epsilonBudget);
+            revert AccessGrantsBudgetExceeded(
+                id, state.epsilonSpent, use.epsilon, grant.epsilonBudget
+            );
         }
     }
 

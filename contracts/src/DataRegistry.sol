@@ -65,10 +65,11 @@ contract DataRegistry is IDataRegistry, ERC721, AccessControl {
     }
 
     /// @inheritdoc IDataRegistry
-    function publishVersion(uint256 datasetId, Version calldata version, string calldata metadataURI)
-        external
-        returns (uint32 newVersion)
-    {
+    function publishVersion(
+        uint256 datasetId,
+        Version calldata version,
+        string calldata metadataURI
+    ) external returns (uint32 newVersion) {
         _checkOwner(datasetId);
         _checkVersion(version);
         Head storage head = _heads[datasetId];
@@ -140,12 +141,12 @@ contract DataRegistry is IDataRegistry, ERC721, AccessControl {
     function usageContext(uint256 datasetId, address executor)
         external
         view
-        returns (address owner, Head memory head, bool executorAllowed)
+        returns (UsageContext memory ctx)
     {
-        owner = _ownerOf(datasetId);
-        if (owner == address(0)) revert DataRegistryUnknownDataset(datasetId);
-        head = _heads[datasetId];
-        executorAllowed = _executors[datasetId][head.ownerEpoch][executor];
+        ctx.owner = _ownerOf(datasetId);
+        if (ctx.owner == address(0)) revert DataRegistryUnknownDataset(datasetId);
+        ctx.head = _heads[datasetId];
+        ctx.executorAllowed = _executors[datasetId][ctx.head.ownerEpoch][executor];
     }
 
     /// @inheritdoc IDataRegistry
@@ -170,11 +171,16 @@ contract DataRegistry is IDataRegistry, ERC721, AccessControl {
         override(ERC721, AccessControl)
         returns (bool)
     {
-        return interfaceId == type(IDataRegistry).interfaceId || super.supportsInterface(interfaceId);
+        return interfaceId == type(IDataRegistry).interfaceId
+            || super.supportsInterface(interfaceId);
     }
 
     /// @dev A transfer (not a mint) starts a new ownership epoch; see the contract's notes.
-    function _update(address to, uint256 tokenId, address auth) internal override returns (address) {
+    function _update(address to, uint256 tokenId, address auth)
+        internal
+        override
+        returns (address)
+    {
         address from = super._update(to, tokenId, auth);
         if (from != address(0) && to != address(0) && from != to) {
             Head storage head = _heads[tokenId];
@@ -209,7 +215,9 @@ contract DataRegistry is IDataRegistry, ERC721, AccessControl {
     function _checkVersion(Version calldata version) private pure {
         if (version.commitment == bytes32(0)) revert DataRegistryZeroHash("commitment");
         if (version.schemaHash == bytes32(0)) revert DataRegistryZeroHash("schemaHash");
-        if (version.contributorsRoot == bytes32(0)) revert DataRegistryZeroHash("contributorsRoot");
+        if (version.contributorsRoot == bytes32(0)) {
+            revert DataRegistryZeroHash("contributorsRoot");
+        }
         if (version.metadataHash == bytes32(0)) revert DataRegistryZeroHash("metadataHash");
     }
 

@@ -66,9 +66,13 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         nonReentrant
         returns (bytes32 escrowId)
     {
-        if (amount == 0 || amount > type(uint96).max) revert RevenueVaultInvalidAmount(amount);
+        if (amount == 0 || amount > type(uint96).max) {
+            revert RevenueVaultInvalidAmount(amount);
+        }
         escrowId = escrowIdOf(jobId, grantId);
-        if (_escrows[escrowId].status != EscrowStatus.None) revert RevenueVaultEscrowExists(escrowId);
+        if (_escrows[escrowId].status != EscrowStatus.None) {
+            revert RevenueVaultEscrowExists(escrowId);
+        }
         uint40 refundAfter = uint40(block.timestamp) + refundDelay;
         _escrows[escrowId] = Escrow({
             payer: msg.sender,
@@ -138,9 +142,13 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         if (root == bytes32(0)) revert RevenueVaultZeroRoot();
         Distribution storage d = _distributions[token];
         if (epoch != d.epoch + 1) revert RevenueVaultWrongEpoch(token, d.epoch + 1, epoch);
-        if (total < d.publishedTotal) revert RevenueVaultTotalDecreased(token, d.publishedTotal, total);
+        if (total < d.publishedTotal) {
+            revert RevenueVaultTotalDecreased(token, d.publishedTotal, total);
+        }
         uint256 distributable = _books[token].capturedNet;
-        if (total > distributable) revert RevenueVaultTotalExceedsRevenue(token, total, distributable);
+        if (total > distributable) {
+            revert RevenueVaultTotalExceedsRevenue(token, total, distributable);
+        }
         d.root = root;
         d.epoch = epoch;
         // Cannot truncate: total <= capturedNet, a uint128.

@@ -70,6 +70,7 @@ contract UsageLedger is IUsageLedger, AccessControl {
     function anchorBatch(bytes32 root, uint32 count) external {
         if (root == bytes32(0)) revert UsageLedgerZeroHash("root");
         if (count == 0) revert UsageLedgerEmptyBatch();
+        // slither-disable-next-line timestamp
         if (_anchors[root].executor != address(0)) revert UsageLedgerBatchExists(root);
         _anchors[root] =
             Anchor({executor: msg.sender, anchoredAt: uint40(block.timestamp), count: count});
@@ -86,14 +87,17 @@ contract UsageLedger is IUsageLedger, AccessControl {
         return _anchors[root];
     }
 
+    // The calls go to the project's own registry, grants and vault (immutable, trusted), so the
+    // event after them and the calls in `recordUsage`'s bounded loop are accepted.
+    // slither-disable-next-line reentrancy-events,calls-loop
     function _recordUse(Job calldata job, GrantUse calldata use) private {
         IAccessGrants.Grant calldata grant = use.grant;
         uint256 datasetId = grant.datasetId;
-        (, IDataRegistry.Head memory head, bool allowed) =
-            registry.usageContext(datasetId, msg.sender);
-        if (!allowed) revert UsageLedgerNotExecutor(datasetId, msg.sender);
-        if (use.datasetVersion == 0 || use.datasetVersion > head.version) {
-            revert UsageLedgerUnknownVersion(datasetId, use.datasetVersion, head.version);
+        IDataRegistry.UsageContext memory ctx = registry.usageContext(datasetId, msg.sender);
+        if (!ctx.executorAllowed) revert UsageLedgerNotExecutor(datasetId, msg.sender);
+        uint32 latest = ctx.head.version;
+        if (use.datasetVersion == 0 || use.datasetVersion > latest) {
+            revert UsageLedgerUnknownVersion(datasetId, use.datasetVersion, latest);
         }
         bytes32 grantId = grants.consume(
             grant,
@@ -107,9 +111,11 @@ contract UsageLedger is IUsageLedger, AccessControl {
         );
         // Cannot overflow: pricePerUse < 2^96 (checked at issue) and uses < 2^32.
         uint256 due = grant.pricePerUse * use.uses;
-        uint256 fee;
+        uint256 fee = 0;
         if (due != 0) {
-            if (due > type(uint96).max) revert UsageLedgerPaymentOverflow(grant.pricePerUse, use.uses);
+            if (due > type(uint96).max) {
+                revert UsageLedgerPaymentOverflow(grant.pricePerUse, use.uses);
+            }
             fee = vault.capture(
                 vault.escrowIdOf(job.jobId, grantId), datasetId, grant.paymentToken, due
             );

@@ -87,7 +87,9 @@ interface IAccessGrants {
     /// @notice The dataset changed hands after the grant was issued.
     error AccessGrantsOwnerChanged(bytes32 grantId, uint32 grantEpoch, uint32 currentEpoch);
     /// @notice The grant is not valid at this time.
-    error AccessGrantsOutsideWindow(bytes32 grantId, uint64 validFrom, uint64 validUntil, uint256 nowTimestamp);
+    error AccessGrantsOutsideWindow(
+        bytes32 grantId, uint64 validFrom, uint64 validUntil, uint256 nowTimestamp
+    );
     /// @notice The job's consumer is not the grantee.
     error AccessGrantsWrongGrantee(bytes32 grantId, address grantee, address consumer);
     /// @notice The algorithm is not the granted one (nor a catalog algorithm under a catalog grant).
@@ -97,7 +99,9 @@ interface IAccessGrants {
     /// @notice The job would exceed the grant's maximum uses.
     error AccessGrantsUsesExceeded(bytes32 grantId, uint32 used, uint32 requested, uint32 maxUses);
     /// @notice The job would exceed the grant's privacy budget.
-    error AccessGrantsBudgetExceeded(bytes32 grantId, uint64 spent, uint64 requested, uint64 budget);
+    error AccessGrantsBudgetExceeded(
+        bytes32 grantId, uint64 spent, uint64 requested, uint64 budget
+    );
     /// @notice A new minimum nonce must be higher than the current one.
     error AccessGrantsNonceNotIncreasing(address grantor, uint256 current, uint256 requested);
 
@@ -122,14 +126,14 @@ interface IAccessGrants {
     event CatalogAlgorithmSet(bytes32 indexed algorithmHash, bool listed);
 
     /// @notice Issues a grant on a dataset the caller owns (`grant.grantor` must be the caller).
-    /// @return grantId The grant's id (its EIP-712 digest).
-    function issue(Grant calldata grant) external returns (bytes32 grantId);
+    /// @return id The grant's id (its EIP-712 digest).
+    function issue(Grant calldata grant) external returns (bytes32 id);
 
     /// @notice Issues a grant signed by its grantor (EIP-712; ERC-1271 for contract wallets).
-    /// @return grantId The grant's id (the digest that was signed).
+    /// @return id The grant's id (the digest that was signed).
     function issueWithSig(Grant calldata grant, bytes calldata signature)
         external
-        returns (bytes32 grantId);
+        returns (bytes32 id);
 
     /// @notice Revokes a grant. Allowed to its grantor and to the dataset's current owner.
     function revoke(Grant calldata grant) external;
@@ -138,25 +142,25 @@ interface IAccessGrants {
     function invalidateNonces(uint256 minNonce) external;
 
     /// @notice Consumes uses and budget of a grant for a job. Only `UsageLedger` (CONSUMER_ROLE).
-    /// @return grantId The grant's id.
-    function consume(Grant calldata grant, Use calldata use) external returns (bytes32 grantId);
+    /// @return id The grant's id.
+    function consume(Grant calldata grant, Use calldata use) external returns (bytes32 id);
 
     /// @notice Lists or delists a catalog algorithm (CATALOG_ROLE).
     function setCatalogAlgorithm(bytes32 algorithmHash, bool listed) external;
 
     /// @notice Reverts with the error `consume` would raise, without changing anything.
-    /// @return grantId The grant's id.
+    /// @return id The grant's id.
     /// @return state The grant's state before the use.
     function checkUse(Grant calldata grant, Use calldata use)
         external
         view
-        returns (bytes32 grantId, GrantState memory state);
+        returns (bytes32 id, GrantState memory state);
 
     /// @notice The id (EIP-712 digest) of a grant's terms on this contract and chain.
     function grantId(Grant calldata grant) external view returns (bytes32);
 
     /// @notice The state of a grant (all zero if never issued).
-    function stateOf(bytes32 grantId) external view returns (GrantState memory);
+    function stateOf(bytes32 id) external view returns (GrantState memory);
 
     /// @notice Whether `nonce` of `grantor` is used or below the grantor's minimum.
     function isNonceUsed(address grantor, uint256 nonce) external view returns (bool);

@@ -34,6 +34,16 @@ interface IDataRegistry {
         uint40 updatedAt;
     }
 
+    /// @notice Everything a grant or usage check needs about a dataset, read in one call.
+    /// @param owner Current owner.
+    /// @param head The dataset head.
+    /// @param executorAllowed Whether the executor asked about is allowed in the current epoch.
+    struct UsageContext {
+        address owner;
+        Head head;
+        bool executorAllowed;
+    }
+
     /// @notice The dataset does not exist.
     error DataRegistryUnknownDataset(uint256 datasetId);
     /// @notice The caller is not the dataset's current owner.
@@ -93,9 +103,11 @@ interface IDataRegistry {
 
     /// @notice Publishes the next version of a dataset the caller owns.
     /// @return newVersion The number of the version just published.
-    function publishVersion(uint256 datasetId, Version calldata version, string calldata metadataURI)
-        external
-        returns (uint32 newVersion);
+    function publishVersion(
+        uint256 datasetId,
+        Version calldata version,
+        string calldata metadataURI
+    ) external returns (uint32 newVersion);
 
     /// @notice Sets the owner's share of future revenue of a dataset the caller owns.
     function setRevenueSplit(uint256 datasetId, uint16 ownerShareBps) external;
@@ -113,14 +125,11 @@ interface IDataRegistry {
     /// @notice Whether `executor` may record computations on the dataset in its current epoch.
     function isExecutor(uint256 datasetId, address executor) external view returns (bool);
 
-    /// @notice Everything a usage record needs in one call.
-    /// @return owner Current owner.
-    /// @return head The dataset head.
-    /// @return executorAllowed Whether `executor` is allowed in the current epoch.
+    /// @notice Everything a grant or usage check needs in one call. Reverts for an unknown dataset.
     function usageContext(uint256 datasetId, address executor)
         external
         view
-        returns (address owner, Head memory head, bool executorAllowed);
+        returns (UsageContext memory);
 
     /// @notice Checks a record's inclusion in a version's commitment (StandardMerkleTree leaf).
     /// @param leaf The double-hashed leaf, `keccak256(bytes.concat(keccak256(abi.encode(...))))`.

@@ -44,7 +44,9 @@ interface IRevenueVault {
     /// @notice The token moved a different amount than asked (fee-on-transfer tokens are refused).
     error RevenueVaultTransferMismatch(address token, uint256 expected, uint256 received);
     /// @notice Capture does not match the escrow's token or amount.
-    error RevenueVaultCaptureMismatch(bytes32 escrowId, address token, uint256 escrowed, uint256 due);
+    error RevenueVaultCaptureMismatch(
+        bytes32 escrowId, address token, uint256 escrowed, uint256 due
+    );
     /// @notice Refund asked before the escrow's refund time, by someone without REFUNDER_ROLE.
     error RevenueVaultRefundTooEarly(bytes32 escrowId, uint256 refundAfter, uint256 nowTimestamp);
     /// @notice Epochs per token must follow one another without gaps.
@@ -58,9 +60,13 @@ interface IRevenueVault {
     /// @notice The proof does not show the leaf in the token's current tree.
     error RevenueVaultInvalidProof(address token, address account, uint256 cumulative);
     /// @notice Nothing is left to claim.
-    error RevenueVaultNothingToClaim(address token, address account, uint256 cumulative, uint256 claimed);
+    error RevenueVaultNothingToClaim(
+        address token, address account, uint256 cumulative, uint256 claimed
+    );
     /// @notice The claim would take the token's claims above its published total.
-    error RevenueVaultClaimsExceedTotal(address token, uint256 totalClaimed, uint256 amount, uint256 total);
+    error RevenueVaultClaimsExceedTotal(
+        address token, uint256 totalClaimed, uint256 amount, uint256 total
+    );
     /// @notice A fee above `MAX_FEE_BPS`.
     error RevenueVaultFeeTooHigh(uint256 feeBps, uint256 maxFeeBps);
     /// @notice The address is zero.
@@ -97,7 +103,7 @@ interface IRevenueVault {
         address indexed token, address indexed account, uint256 amount, uint256 cumulative
     );
     /// @notice The platform fee changed.
-    event FeeChanged(uint16 feeBps, address recipient);
+    event FeeChanged(uint16 feeBps, address indexed recipient);
     /// @notice The escrow window changed.
     event RefundDelayChanged(uint40 delay);
     /// @notice Accrued platform fees were paid out.
