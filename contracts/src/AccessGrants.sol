@@ -7,6 +7,7 @@ import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/Signa
 
 import {IAccessGrants} from "./interfaces/IAccessGrants.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
+import {MAX_PAYMENT} from "./interfaces/IRevenueVault.sol";
 
 /// @title AccessGrants
 /// @notice Grants of computation rights on datasets. See {IAccessGrants}.
@@ -71,7 +72,7 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (state.status == Status.None) revert AccessGrantsUnknownGrant(id);
         if (state.status == Status.Revoked) revert AccessGrantsRevoked(id);
         if (msg.sender != grant.grantor) {
-            address owner = registry.usageContext(grant.datasetId, address(0)).owner;
+            address owner = registry.ownerOf(grant.datasetId);
             if (msg.sender != owner) revert AccessGrantsUnauthorized(msg.sender, grant.grantor);
         }
         state.status = Status.Revoked;
@@ -161,20 +162,21 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
 
     function _issue(Grant calldata grant, bytes32 id, bool relayed) private {
         _checkTerms(grant);
-        IDataRegistry.UsageContext memory ctx = registry.usageContext(grant.datasetId, address(0));
-        if (ctx.owner != grant.grantor) {
-            revert AccessGrantsNotDatasetOwner(grant.datasetId, grant.grantor, ctx.owner);
+        uint32 epoch = registry.ownerEpochOf(grant.datasetId);
+        address owner = registry.ownerOf(grant.datasetId);
+        if (owner != grant.grantor) {
+            revert AccessGrantsNotDatasetOwner(grant.datasetId, grant.grantor, owner);
         }
         _useNonce(grant.grantor, grant.nonce);
         // A fresh nonce makes a fresh id, so the slot is empty here.
         _states[id] = GrantState({
             uses: 0,
             epsilonSpent: 0,
-            ownerEpoch: ctx.head.ownerEpoch,
+            ownerEpoch: epoch,
             issuedAt: uint40(block.timestamp),
             status: Status.Active
         });
-        emit GrantIssued(id, grant.datasetId, grant.grantee, grant, ctx.head.ownerEpoch, relayed);
+        emit GrantIssued(id, grant.datasetId, grant.grantee, grant, epoch, relayed);
     }
 
     function _useNonce(address grantor, uint256 nonce) private {
@@ -198,7 +200,7 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (grant.validUntil <= grant.validFrom || grant.validUntil < block.timestamp) {
             revert AccessGrantsInvalidTerms("validUntil");
         }
-        if (grant.pricePerUse > type(uint96).max) revert AccessGrantsInvalidTerms("pricePerUse");
+        if (grant.pricePerUse > MAX_PAYMENT) revert AccessGrantsInvalidTerms("pricePerUse");
     }
 
     function _checkUse(Grant calldata grant, Use calldata use)
@@ -212,7 +214,7 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         if (state.status == Status.Revoked || grant.nonce < _minNonce[grant.grantor]) {
             revert AccessGrantsRevoked(id);
         }
-        uint32 epoch = registry.usageContext(grant.datasetId, address(0)).head.ownerEpoch;
+        uint32 epoch = registry.ownerEpochOf(grant.datasetId);
         if (epoch != state.ownerEpoch) {
             revert AccessGrantsOwnerChanged(id, state.ownerEpoch, epoch);
         }
@@ -225,9 +227,9 @@ contract AccessGrants is IAccessGrants, AccessControl, EIP712 {
         }
         if (grant.algorithmHash == ANY_CATALOG_ALGORITHM
                 ? !_catalog[use.algorithmHash]
-                : use.algorithmHash != grant.algorithmHash) revert AccessGrantsWrongAlgorithm(
-            id, grant.algorithmHash, use.algorithmHash
-        );
+                : use.algorithmHash != grant.algorithmHash) {
+            revert AccessGrantsWrongAlgorithm(id, grant.algorithmHash, use.algorithmHash);
+        }
         if (use.purpose != grant.purpose) {
             revert AccessGrantsWrongPurpose(id, grant.purpose, use.purpose);
         }

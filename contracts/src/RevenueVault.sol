@@ -7,12 +7,12 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
-import {IRevenueVault} from "./interfaces/IRevenueVault.sol";
+import {EscrowIds, IRevenueVault, MAX_PAYMENT} from "./interfaces/IRevenueVault.sol";
 
 /// @title RevenueVault
 /// @notice Job escrow, revenue capture, refunds and Merkle-epoch payouts. See {IRevenueVault}.
-/// @dev Solvency: for every token the vault holds at least `held + capturedNet - totalClaimed +
-/// feesAccrued`; publication is capped by `capturedNet` and claims by the published total, so what
+/// @dev Solvency: for every token the vault holds at least the amounts of its held escrows plus
+/// `capturedNet - totalClaimed + feesAccrued`; publication is capped by `capturedNet` and claims by the published total, so what
 /// can ever be claimed never exceeds what was captured net of fees.
 contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
@@ -29,10 +29,11 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
     uint40 public constant MAX_REFUND_DELAY = 30 days;
     uint256 private constant _BPS = 10_000;
 
+    /// One slot per token, so a capture writes it once. Held escrows are not summed here (that
+    /// would cost every escrow and capture another write); each escrow records its own amount.
     struct TokenBook {
-        uint128 held;
         uint128 capturedNet;
-        uint256 feesAccrued;
+        uint128 feesAccrued;
     }
 
     /// @notice Platform fee in basis points, taken at capture.
@@ -66,7 +67,7 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         nonReentrant
         returns (bytes32 escrowId)
     {
-        if (amount == 0 || amount > type(uint96).max) {
+        if (amount == 0 || amount > MAX_PAYMENT) {
             revert RevenueVaultInvalidAmount(amount);
         }
         escrowId = escrowIdOf(jobId, grantId);
@@ -75,14 +76,12 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         }
         uint40 refundAfter = uint40(block.timestamp) + refundDelay;
         _escrows[escrowId] = Escrow({
-            payer: msg.sender,
-            refundAfter: refundAfter,
-            status: EscrowStatus.Held,
             token: token,
-            amount: uint96(amount)
+            amount: uint88(amount),
+            status: EscrowStatus.Held,
+            payer: msg.sender,
+            refundAfter: refundAfter
         });
-        // Cannot overflow: held <= the vault's balance of the token, and amounts are < 2^96.
-        _books[token].held += uint128(amount);
         emit Escrowed(escrowId, jobId, grantId, msg.sender, token, amount, refundAfter);
         if (token == address(0)) {
             if (msg.value != amount) revert RevenueVaultWrongValue(amount, msg.value);
@@ -110,11 +109,10 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         fee = due * feeBps / _BPS;
         uint256 net = due - fee;
         TokenBook storage book = _books[token];
-        // Cannot underflow: `due` was added to `held` when escrowed and is released only once.
-        // Cannot overflow: capturedNet <= total ever escrowed, bounded by the token's supply.
-        book.held -= uint128(due);
+        // Cannot truncate: net and fee are at most `due` <= MAX_PAYMENT < 2^88; the sums are bounded by what was
+        // ever escrowed, which a token's supply bounds far below 2^128 (checked arithmetic anyway).
         book.capturedNet += uint128(net);
-        book.feesAccrued += fee;
+        book.feesAccrued += uint128(fee);
         _revenue[datasetId][token] += net;
         emit Captured(escrowId, datasetId, token, net, fee);
     }
@@ -129,7 +127,6 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         }
         e.status = EscrowStatus.Refunded;
         (address payer, address token, uint256 amount) = (e.payer, e.token, e.amount);
-        _books[token].held -= uint128(amount);
         emit Refunded(escrowId, payer, token, amount);
         _pay(token, payer, amount);
     }
@@ -158,9 +155,10 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IRevenueVault
+    // No reentrancy guard: every state change precedes the one external call (the payment), and a
+    // re-entered claim finds nothing left to pay; the guard would cost every claim ~400 gas.
     function claim(address token, address account, uint256 cumulative, bytes32[] calldata proof)
         external
-        nonReentrant
         returns (uint256 amount)
     {
         Distribution storage d = _distributions[token];
@@ -205,7 +203,7 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
 
     /// @inheritdoc IRevenueVault
     function escrowIdOf(bytes32 jobId, bytes32 grantId) public pure returns (bytes32) {
-        return keccak256(abi.encode(jobId, grantId));
+        return EscrowIds.derive(jobId, grantId);
     }
 
     /// @inheritdoc IRevenueVault
@@ -222,10 +220,10 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
     function tokenTotals(address token)
         external
         view
-        returns (uint256 held, uint256 capturedNet, uint256 feesAccrued)
+        returns (uint256 capturedNet, uint256 feesAccrued)
     {
         TokenBook storage book = _books[token];
-        return (book.held, book.capturedNet, book.feesAccrued);
+        return (book.capturedNet, book.feesAccrued);
     }
 
     /// @inheritdoc IRevenueVault

@@ -5,7 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 
 import {IAccessGrants} from "./interfaces/IAccessGrants.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
-import {IRevenueVault} from "./interfaces/IRevenueVault.sol";
+import {EscrowIds, IRevenueVault, MAX_PAYMENT} from "./interfaces/IRevenueVault.sol";
 import {IUsageLedger} from "./interfaces/IUsageLedger.sol";
 
 /// @title UsageLedger
@@ -109,24 +109,22 @@ contract UsageLedger is IUsageLedger, AccessControl {
                 epsilon: use.epsilon
             })
         );
-        // Cannot overflow: pricePerUse < 2^96 (checked at issue) and uses < 2^32.
+        // Cannot overflow: pricePerUse <= MAX_PAYMENT < 2^88 (checked at issue) and uses < 2^32.
         uint256 due = grant.pricePerUse * use.uses;
         uint256 fee = 0;
         if (due != 0) {
-            if (due > type(uint96).max) {
+            if (due > MAX_PAYMENT) {
                 revert UsageLedgerPaymentOverflow(grant.pricePerUse, use.uses);
             }
             fee = vault.capture(
-                vault.escrowIdOf(job.jobId, grantId), datasetId, grant.paymentToken, due
+                EscrowIds.derive(job.jobId, grantId), datasetId, grant.paymentToken, due
             );
         }
-        bytes32 commitment = registry.versionOf(datasetId, use.datasetVersion).commitment;
         emit UsageRecorded(
             job.jobId,
             grantId,
             datasetId,
             use.datasetVersion,
-            commitment,
             use.uses,
             use.epsilon,
             grant.paymentToken,

@@ -19,7 +19,7 @@ interface IAccessGrants {
     /// @param maxUses Maximum number of uses (at least 1).
     /// @param epsilonBudget Differential-privacy budget in micro-epsilon (1e-6); 0 allows no DP spend.
     /// @param paymentToken ERC-20 token of payment, or address(0) for ETH.
-    /// @param pricePerUse Price of one use in the token's base units (at most 2^96 - 1).
+    /// @param pricePerUse Price of one use in the token's base units (at most `MAX_PAYMENT`, 2^88 - 1).
     /// @param nonce The grantor's nonce; each nonce issues at most one grant.
     /// @param deadline Last second the grant may be issued (signature expiry).
     struct Grant {

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {IERC721} from "@openzeppelin/contracts/token/ERC721/IERC721.sol";
+
 /// @title IDataRegistry
 /// @notice Ownership of governed datasets: one ERC-721 "data asset" per dataset, with its versioned
 /// commitments, revenue split and the executors its owner allows to compute on it.
 /// @dev Versions live inside one token: version 1 is written by `register`, every later version by
 /// `publishVersion` and links the one before it (version n-1). Ownership is the token: a transfer
 /// starts a new ownership epoch, which ends every grant and executor approval of the previous owner.
-interface IDataRegistry {
+interface IDataRegistry is IERC721 {
     /// @notice The commitments of one version of a dataset.
     /// @param commitment Merkle root (OpenZeppelin StandardMerkleTree) over the canonical rows.
     /// @param contributorsRoot Commitment to the contributor table (contributor id to payout address).
@@ -18,6 +20,15 @@ interface IDataRegistry {
         bytes32 contributorsRoot;
         bytes32 schemaHash;
         bytes32 metadataHash;
+    }
+
+    /// @notice What is stored of a version: two slots instead of four keep `register` cheap. The
+    /// other hashes are bound by `descriptorHash` and appear in full in the events.
+    /// @param commitment Merkle root over the canonical rows (checked on chain by `verifyRecord`).
+    /// @param descriptorHash `keccak256(abi.encode(contributorsRoot, schemaHash, metadataHash))`.
+    struct StoredVersion {
+        bytes32 commitment;
+        bytes32 descriptorHash;
     }
 
     /// @notice The mutable head of a dataset, packed into one storage slot.
@@ -34,12 +45,10 @@ interface IDataRegistry {
         uint40 updatedAt;
     }
 
-    /// @notice Everything a grant or usage check needs about a dataset, read in one call.
-    /// @param owner Current owner.
+    /// @notice What recording a use needs about a dataset, read in one call.
     /// @param head The dataset head.
     /// @param executorAllowed Whether the executor asked about is allowed in the current epoch.
     struct UsageContext {
-        address owner;
         Head head;
         bool executorAllowed;
     }
@@ -119,13 +128,25 @@ interface IDataRegistry {
     /// @notice The head of a dataset. Reverts with `DataRegistryUnknownDataset` if none.
     function headOf(uint256 datasetId) external view returns (Head memory);
 
-    /// @notice The commitments of one version. Reverts for an unknown dataset or version.
-    function versionOf(uint256 datasetId, uint32 version) external view returns (Version memory);
+    /// @notice What is stored of one version. Reverts for an unknown dataset or version.
+    function versionOf(uint256 datasetId, uint32 version)
+        external
+        view
+        returns (StoredVersion memory);
+
+    /// @notice Whether the contributor root, schema hash and metadata hash are those of a version.
+    function matchesDescriptor(uint256 datasetId, uint32 version, Version calldata claimed)
+        external
+        view
+        returns (bool);
+
+    /// @notice The current ownership epoch of a dataset. Reverts for an unknown dataset.
+    function ownerEpochOf(uint256 datasetId) external view returns (uint32);
 
     /// @notice Whether `executor` may record computations on the dataset in its current epoch.
     function isExecutor(uint256 datasetId, address executor) external view returns (bool);
 
-    /// @notice Everything a grant or usage check needs in one call. Reverts for an unknown dataset.
+    /// @notice What recording a use needs in one call. Reverts for an unknown dataset.
     function usageContext(uint256 datasetId, address executor)
         external
         view

@@ -1,6 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+// Largest payment one escrow can hold (and so the largest price of a use): 2^88 - 1 base units,
+// over 3 * 10^8 tokens of 18 decimals. The bound lets an escrow's token, amount and status share
+// one slot, so capturing it reads and writes a single slot.
+uint256 constant MAX_PAYMENT = type(uint88).max;
+
+/// @notice How escrow ids are derived, shared by the vault and its callers (no call needed).
+library EscrowIds {
+    /// @notice The escrow id of one grant's payment for a job.
+    function derive(bytes32 jobId, bytes32 grantId) internal pure returns (bytes32) {
+        return keccak256(abi.encode(jobId, grantId));
+    }
+}
+
 /// @title IRevenueVault
 /// @notice Escrow for job payments (ETH or ERC-20), capture with a platform fee, refunds, per-dataset
 /// revenue accounting, and epochs of cumulative Merkle entitlements that contributors claim.
@@ -16,13 +29,13 @@ interface IRevenueVault {
         Refunded
     }
 
-    /// @notice A job's escrowed payment, in two slots.
+    /// @notice A job's escrowed payment, in two slots (the first is all a capture touches).
     struct Escrow {
+        address token;
+        uint88 amount;
+        EscrowStatus status;
         address payer;
         uint40 refundAfter;
-        EscrowStatus status;
-        address token;
-        uint96 amount;
     }
 
     /// @notice Per-token distribution state.
@@ -37,7 +50,7 @@ interface IRevenueVault {
     error RevenueVaultEscrowExists(bytes32 escrowId);
     /// @notice No escrow is held under this id.
     error RevenueVaultEscrowNotHeld(bytes32 escrowId, EscrowStatus status);
-    /// @notice The amount is zero or above 2^96 - 1.
+    /// @notice The amount is zero or above `MAX_PAYMENT`.
     error RevenueVaultInvalidAmount(uint256 amount);
     /// @notice ETH sent does not match (ETH escrow: must equal amount; ERC-20 escrow: must be zero).
     error RevenueVaultWrongValue(uint256 expected, uint256 sent);
@@ -156,11 +169,11 @@ interface IRevenueVault {
     /// @notice Revenue captured for a dataset in a token, net of fees.
     function revenueOf(uint256 datasetId, address token) external view returns (uint256);
 
-    /// @notice Totals of a token: escrow held, revenue captured net of fees, fees accrued and unpaid.
+    /// @notice Totals of a token: revenue captured net of fees, and fees accrued and unpaid.
     function tokenTotals(address token)
         external
         view
-        returns (uint256 held, uint256 capturedNet, uint256 feesAccrued);
+        returns (uint256 capturedNet, uint256 feesAccrued);
 
     /// @notice A token's distribution: current root, epoch, published total and total claimed.
     function distributionOf(address token) external view returns (Distribution memory);

@@ -55,16 +55,17 @@ interface IUsageLedger {
     error UsageLedgerBatchExists(bytes32 root);
     /// @notice A batch of zero receipts.
     error UsageLedgerEmptyBatch();
-    /// @notice The payment due does not fit 96 bits.
+    /// @notice The payment due is above `MAX_PAYMENT`.
     error UsageLedgerPaymentOverflow(uint256 pricePerUse, uint32 uses);
 
-    /// @notice One grant's part of a recorded job: everything a provenance query needs.
+    /// @notice One grant's part of a recorded job. With `JobRecorded`, `GrantIssued` and the
+    /// registry's version events it is everything a provenance query needs (the version's
+    /// commitment is bound by the receipt and by `DataRegistry.versionOf`).
     event UsageRecorded(
         bytes32 indexed jobId,
         bytes32 indexed grantId,
         uint256 indexed datasetId,
         uint32 datasetVersion,
-        bytes32 commitment,
         uint32 uses,
         uint64 epsilon,
         address token,
