@@ -9,7 +9,16 @@ Errors of the libraries underneath (web3, subprocess, json) are translated at th
     ├── ArtifactError             a compiled contract artifact is missing, malformed or stale
     ├── CompilationError          the Solidity compiler cannot be run or reports errors
     ├── InvalidGrantError         a grant term does not fit its Solidity type (also a ValueError)
+    ├── SettingsError             a setting is malformed or missing (names the LEDGER_ variable)
+    ├── DeploymentError           the chain's deployment manifest is missing or does not match
+    │   ├── DeploymentNotFoundError   no manifest for this chain id
+    │   └── DeploymentMismatchError   the chain holds contracts from other artifacts
     └── ChainError                talking to the chain failed
+        ├── RpcUnavailableError   the node is unreachable or keeps failing
+        ├── WrongChainError       the node's chain id is not the expected one
+        ├── TransactionFailedError    a transaction was not sent, reverted or not confirmed
+        ├── ContractRevert        a call reverted with a known error; one subclass per custom
+        │                         error in ``ledger.chain.reverts`` (e.g. AccessGrantsRevoked)
         └── AnvilError            the embedded anvil node could not be started or answered wrongly
             └── AnvilNotFoundError    the anvil binary is not installed
 """
@@ -17,6 +26,7 @@ Errors of the libraries underneath (web3, subprocess, json) are translated at th
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 __all__ = [
     "AnvilError",
@@ -24,8 +34,16 @@ __all__ = [
     "ArtifactError",
     "ChainError",
     "CompilationError",
+    "ContractRevert",
+    "DeploymentError",
+    "DeploymentMismatchError",
+    "DeploymentNotFoundError",
     "InvalidGrantError",
     "LedgerError",
+    "RpcUnavailableError",
+    "SettingsError",
+    "TransactionFailedError",
+    "WrongChainError",
 ]
 
 
@@ -65,8 +83,87 @@ class InvalidGrantError(LedgerError, ValueError):
         super().__init__(f"grant field {field!r} must be {rule}, got {value!r}")
 
 
+class SettingsError(LedgerError, ValueError):
+    """Raised when a setting is malformed or missing; names the environment variable."""
+
+    def __init__(self, variable: str, expected: str) -> None:
+        self.variable = variable
+        self.expected = expected
+        super().__init__(f"setting {variable}: {expected}")
+
+
+class DeploymentError(LedgerError):
+    """Raised when the chain's deployment manifest is missing or does not match the chain."""
+
+
+class DeploymentNotFoundError(DeploymentError):
+    """Raised when no usable deployment manifest exists for the chain id."""
+
+    def __init__(self, chain_id: int, path: Path, reason: str = "no deployment manifest") -> None:
+        self.chain_id = chain_id
+        self.path = path
+        super().__init__(f"chain {chain_id}: {reason} at {path}; run `ledger deploy` first")
+
+
+class DeploymentMismatchError(DeploymentError):
+    """Raised when the chain holds a deployment built from other contract artifacts."""
+
+    def __init__(self, chain_id: int, path: Path, changed: list[str]) -> None:
+        self.chain_id = chain_id
+        self.path = path
+        self.changed = changed
+        super().__init__(
+            f"chain {chain_id} has a deployment ({path}) of other versions of "
+            f"{', '.join(changed)}; run `ledger deploy --redeploy` to deploy these artifacts"
+        )
+
+
 class ChainError(LedgerError):
     """Raised when talking to the chain fails."""
+
+
+class RpcUnavailableError(ChainError):
+    """Raised when the JSON-RPC node cannot be reached or keeps failing after retries."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"the chain node at {url} is unavailable ({reason}); check LEDGER_RPC_URL, "
+            "or unset it and run `ledger chain up` for the embedded chain"
+        )
+
+
+class WrongChainError(ChainError):
+    """Raised when the node's chain id differs from the expected one."""
+
+    def __init__(self, expected: int, actual: int, source: str) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"{source} expects chain id {expected}, but the node reports {actual}")
+
+
+class TransactionFailedError(ChainError):
+    """Raised when a transaction could not be sent, reverted without a known error, or timed out."""
+
+    def __init__(self, tx_hash: str, reason: str) -> None:
+        self.tx_hash = tx_hash
+        self.reason = reason
+        super().__init__(f"transaction {tx_hash}: {reason}")
+
+
+class ContractRevert(ChainError):
+    """Raised when a contract call reverts with a known error; `error` names it.
+
+    ``ledger.chain.reverts`` holds one subclass per custom error, so callers can catch exactly
+    the error they expect; `arguments` maps the error's parameter names to decoded values.
+    """
+
+    def __init__(self, error: str, arguments: dict[str, Any]) -> None:
+        self.error = error
+        self.arguments = arguments
+        shown = ", ".join(f"{k}={v}" for k, v in arguments.items())
+        super().__init__(f"contract reverted: {error}({shown})")
 
 
 class AnvilError(ChainError):
