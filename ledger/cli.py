@@ -7,17 +7,25 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import ledger
 from ledger.chain.anvil import default_anvil_path
 from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact, source_hash
+from ledger.chain.client import connect
+from ledger.chain.deploy import deploy as deploy_contracts
+from ledger.chain.deploy import manifest_path
+from ledger.chain.embedded import ChainStatus, EmbeddedChain
+from ledger.chain.sender import SendPolicy, TxSender
 from ledger.errors import LedgerError
+from ledger.settings import get_settings
 
 __all__ = ["app"]
 
@@ -26,9 +34,13 @@ app = typer.Typer(
     help="A data rights and value ledger: share the value of data, never the data.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_enable=False,
 )
+chain_app = typer.Typer(help="The embedded chain (anvil under the data dir).", no_args_is_help=True)
+app.add_typer(chain_app, name="chain")
 
 _console = Console()
+_err_console = Console(stderr=True)
 _PROJECT_ROOT = Path(ledger.__file__).resolve().parent.parent
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -42,7 +54,7 @@ def version() -> None:
 
 @app.command()
 def info(as_json: JsonOption = False) -> None:
-    """Show the toolchain and the contract artifacts this installation ships (and if they are fresh)."""
+    """Show the toolchain and the shipped contract artifacts (and whether they are fresh)."""
     src = _PROJECT_ROOT / "contracts" / "src"
     current = source_hash(src) if src.is_dir() else None
     contracts: list[dict[str, Any]] = []
@@ -85,6 +97,80 @@ def info(as_json: JsonOption = False) -> None:
     )
 
 
+def _print_chain(status: ChainStatus, as_json: bool) -> None:
+    data = {
+        "running": status.running,
+        "url": status.url,
+        "pid": status.pid,
+        "chain_id": status.chain_id,
+        "block_number": status.block_number,
+        "state_file": str(status.state_file),
+    }
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+    elif status.running:
+        _console.print(
+            f"chain [green]up[/green] at {status.url} (chain id {status.chain_id}, "
+            f"block {status.block_number}, pid {status.pid}); state in {status.state_file}"
+        )
+    else:
+        _console.print("chain [yellow]down[/yellow]; start it with `ledger chain up`")
+
+
+@chain_app.command("up")
+def chain_up(as_json: JsonOption = False) -> None:
+    """Start the embedded chain in the background (state kept under the data dir)."""
+    _print_chain(EmbeddedChain(get_settings()).up(), as_json)
+
+
+@chain_app.command("down")
+def chain_down(as_json: JsonOption = False) -> None:
+    """Stop the embedded chain; its state is written to disk first."""
+    stopped = EmbeddedChain(get_settings()).down()
+    if as_json:
+        typer.echo(json.dumps({"stopped": stopped}))
+    else:
+        _console.print("chain stopped" if stopped else "chain was not running")
+
+
+@chain_app.command("status")
+def chain_status(as_json: JsonOption = False) -> None:
+    """Show whether the embedded chain runs, its chain id and height."""
+    _print_chain(EmbeddedChain(get_settings()).status(), as_json)
+
+
+@app.command()
+def deploy(
+    redeploy: Annotated[
+        bool, typer.Option("--redeploy", help="Deploy anew even if this chain has a deployment.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Deploy and wire the contracts (once per chain); writes deployments/<chainId>.json."""
+    settings = get_settings()
+    w3 = connect(settings)
+    sender = TxSender(w3, settings.resolved_executor_key(), SendPolicy(settings.confirmations))
+    deployment, sent = deploy_contracts(
+        w3, sender, settings.resolved_deployments_dir, redeploy=redeploy
+    )
+    path = manifest_path(settings.resolved_deployments_dir, deployment.chain_id)
+    if as_json:
+        typer.echo(json.dumps({"changed": sent, "manifest": str(path)} | asdict(deployment)))
+        return
+    verb = "deployed" if sent else "already deployed, nothing sent"
+    _console.print(f"chain {deployment.chain_id}: {verb}; manifest {path}")
+    for name, address in deployment.addresses.items():
+        _console.print(f"  {name:<13} {address}")
+
+
 def main() -> None:
-    """Entry point of the ``ledger`` console script."""
-    app()
+    """Entry point of the ``ledger`` console script: errors become one readable line."""
+    try:
+        app()
+    except LedgerError as exc:
+        _err_console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise SystemExit(1) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -125,13 +125,10 @@ class ChainError(LedgerError):
 class RpcUnavailableError(ChainError):
     """Raised when the JSON-RPC node cannot be reached or keeps failing after retries."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, hint: str = "check LEDGER_RPC_URL") -> None:
         self.url = url
         self.reason = reason
-        super().__init__(
-            f"the chain node at {url} is unavailable ({reason}); check LEDGER_RPC_URL, "
-            "or unset it and run `ledger chain up` for the embedded chain"
-        )
+        super().__init__(f"the chain node at {url} is unavailable ({reason}); {hint}")
 
 
 class WrongChainError(ChainError):

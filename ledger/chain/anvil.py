@@ -29,7 +29,7 @@ from typing import IO, Any, Final, Self
 import ledger
 from ledger.errors import AnvilError, AnvilNotFoundError
 
-__all__ = ["Anvil", "default_anvil_path"]
+__all__ = ["Anvil", "default_anvil_path", "rpc_call"]
 
 _ARCHES: Final = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 # The bind race of a port picked by `_free_port` is retried this many times.
@@ -176,6 +176,27 @@ class Anvil:
             _terminate(self._process, timeout)
         self._discard()
 
+    def detach(self) -> int:
+        """Leave the started node running after this object is gone; returns its pid.
+
+        The caller owns the process from now on (``ledger chain up`` records the pid and
+        ``ledger chain down`` stops it).
+
+        Raises:
+            AnvilError: the node is not running.
+        """
+        if self._process is None or self._process.poll() is not None:
+            raise AnvilError("not running")
+        pid = self._process.pid
+        if self._finalizer is not None:
+            self._finalizer.detach()
+            self._finalizer = None
+        if self._output is not None:
+            self._output.close()
+            self._output = None
+        self._process = None
+        return pid
+
     def __enter__(self) -> Self:
         return self.start()
 
@@ -287,6 +308,11 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def rpc_call(url: str, method: str, params: Sequence[Any] = (), *, timeout: float) -> Any:
+    """One plain JSON-RPC call over HTTP (no web3); raises OSError or ValueError on failure."""
+    return _rpc(url, method, params, timeout=timeout)
 
 
 def _rpc(url: str, method: str, params: Sequence[Any] = (), *, timeout: float) -> Any:

@@ -126,5 +126,5 @@ def test_unreachable_rpc_is_named() -> None:
     w3 = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 0.5}))
     sender = TxSender(w3, ANVIL_DEV_KEYS[0])
     sender.policy = type(sender.policy)(retries=2, backoff=0.01)
-    with pytest.raises(RpcUnavailableError, match="LEDGER_RPC_URL"):
+    with pytest.raises(RpcUnavailableError, match="127.0.0.1:9"):
         sender.send_raw(to=None, data="0x00", value=0, gas=21_000)
