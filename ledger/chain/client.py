@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import requests
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.contract.contract import ContractFunction
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ContractPanicError,
+    Web3RPCError,
+)
+from web3.types import BlockIdentifier
 
-from ledger.errors import RpcUnavailableError, WrongChainError
+from ledger.chain.reverts import decode_revert
+from ledger.errors import ContractRevert, RpcUnavailableError, WrongChainError
 from ledger.settings import Settings
 
-__all__ = ["connect"]
+__all__ = ["call", "connect"]
 
 _TIMEOUT: Final = 10.0
 
@@ -37,3 +45,21 @@ def connect(settings: Settings, *, timeout: float = _TIMEOUT) -> Web3:
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise WrongChainError(settings.chain_id, chain_id, "LEDGER_CHAIN_ID")
     return w3
+
+
+def call(fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
+    """Run a contract view (``eth_call``) with the project's errors.
+
+    Raises:
+        ContractRevert: the call reverted with a known error (decoded, typed).
+        RpcUnavailableError: the node does not answer.
+    """
+    try:
+        return fn.call(block_identifier=block)
+    except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+        decoded = decode_revert(exc.data if isinstance(exc.data, str) else None)
+        if decoded is not None:
+            raise decoded from None
+        raise ContractRevert("unknown", {"data": str(exc.data)}) from None
+    except (requests.RequestException, OSError) as exc:
+        raise RpcUnavailableError(str(fn.w3.provider), type(exc).__name__) from None
