@@ -174,12 +174,14 @@ contract DataRegistry is IDataRegistry, ERC721, AccessControl {
     }
 
     /// @inheritdoc IDataRegistry
-    function verifyRecord(uint256 datasetId, uint32 version, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool)
-    {
+    function verifyRecord(
+        uint256 datasetId,
+        uint32 version,
+        bytes calldata encodedRow,
+        bytes32[] calldata proof
+    ) external view returns (bool) {
         _checkVersionExists(datasetId, version);
+        bytes32 leaf = keccak256(bytes.concat(keccak256(encodedRow)));
         return MerkleProof.verifyCalldata(proof, _versions[datasetId][version].commitment, leaf);
     }
 

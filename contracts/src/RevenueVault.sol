@@ -70,7 +70,7 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         if (amount == 0 || amount > MAX_PAYMENT) {
             revert RevenueVaultInvalidAmount(amount);
         }
-        escrowId = escrowIdOf(jobId, grantId);
+        escrowId = EscrowIds.derive(jobId, grantId, msg.sender);
         if (_escrows[escrowId].status != EscrowStatus.None) {
             revert RevenueVaultEscrowExists(escrowId);
         }
@@ -103,7 +103,7 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         Escrow storage e = _escrows[escrowId];
         if (e.status != EscrowStatus.Held) revert RevenueVaultEscrowNotHeld(escrowId, e.status);
         if (e.token != token || e.amount != due) {
-            revert RevenueVaultCaptureMismatch(escrowId, token, e.amount, due);
+            revert RevenueVaultCaptureMismatch(escrowId, e.token, e.amount, token, due);
         }
         e.status = EscrowStatus.Captured;
         fee = due * feeBps / _BPS;
@@ -202,8 +202,12 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IRevenueVault
-    function escrowIdOf(bytes32 jobId, bytes32 grantId) public pure returns (bytes32) {
-        return EscrowIds.derive(jobId, grantId);
+    function escrowIdOf(bytes32 jobId, bytes32 grantId, address payer)
+        external
+        pure
+        returns (bytes32)
+    {
+        return EscrowIds.derive(jobId, grantId, payer);
     }
 
     /// @inheritdoc IRevenueVault

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
-
 import {IAccessGrants} from "./interfaces/IAccessGrants.sol";
 import {IDataRegistry} from "./interfaces/IDataRegistry.sol";
 import {EscrowIds, IRevenueVault, MAX_PAYMENT} from "./interfaces/IRevenueVault.sol";
@@ -12,7 +10,7 @@ import {IUsageLedger} from "./interfaces/IUsageLedger.sol";
 /// @notice The on-chain record of every computation. See {IUsageLedger}.
 /// @dev The only contract allowed to consume grants and capture escrows: recording a job, consuming
 /// its grants and capturing its payments happen in one transaction, so they happen exactly once.
-contract UsageLedger is IUsageLedger, AccessControl {
+contract UsageLedger is IUsageLedger {
     /// @notice Most grants one job may use (one per dataset of a multi-owner computation).
     uint256 public constant MAX_GRANTS_PER_JOB = 32;
 
@@ -24,22 +22,16 @@ contract UsageLedger is IUsageLedger, AccessControl {
     IRevenueVault public immutable vault;
 
     mapping(bytes32 jobId => bytes32 receiptHash) private _receipts;
-    mapping(bytes32 root => Anchor) private _anchors;
+    mapping(address executor => mapping(bytes32 root => Anchor)) private _anchors;
 
     /// @param registry_ The dataset registry.
     /// @param grants_ The grants contract (which must give this contract CONSUMER_ROLE).
     /// @param vault_ The revenue vault (which must give this contract CAPTURER_ROLE).
-    /// @param admin Holder of DEFAULT_ADMIN_ROLE.
-    constructor(
-        IDataRegistry registry_,
-        IAccessGrants grants_,
-        IRevenueVault vault_,
-        address admin
-    ) {
+    /// @dev No admin: nothing here is configurable; the other contracts' roles govern it.
+    constructor(IDataRegistry registry_, IAccessGrants grants_, IRevenueVault vault_) {
         registry = registry_;
         grants = grants_;
         vault = vault_;
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
     }
 
     /// @inheritdoc IUsageLedger
@@ -71,8 +63,10 @@ contract UsageLedger is IUsageLedger, AccessControl {
         if (root == bytes32(0)) revert UsageLedgerZeroHash("root");
         if (count == 0) revert UsageLedgerEmptyBatch();
         // slither-disable-next-line timestamp
-        if (_anchors[root].executor != address(0)) revert UsageLedgerBatchExists(root);
-        _anchors[root] =
+        if (_anchors[msg.sender][root].executor != address(0)) {
+            revert UsageLedgerBatchExists(msg.sender, root);
+        }
+        _anchors[msg.sender][root] =
             Anchor({executor: msg.sender, anchoredAt: uint40(block.timestamp), count: count});
         emit BatchAnchored(root, msg.sender, count);
     }
@@ -83,8 +77,8 @@ contract UsageLedger is IUsageLedger, AccessControl {
     }
 
     /// @inheritdoc IUsageLedger
-    function anchorOf(bytes32 root) external view returns (Anchor memory) {
-        return _anchors[root];
+    function anchorOf(address executor, bytes32 root) external view returns (Anchor memory) {
+        return _anchors[executor][root];
     }
 
     // The calls go to the project's own registry, grants and vault (immutable, trusted), so the
@@ -117,7 +111,10 @@ contract UsageLedger is IUsageLedger, AccessControl {
                 revert UsageLedgerPaymentOverflow(grant.pricePerUse, use.uses);
             }
             fee = vault.capture(
-                EscrowIds.derive(job.jobId, grantId), datasetId, grant.paymentToken, due
+                EscrowIds.derive(job.jobId, grantId, job.consumer),
+                datasetId,
+                grant.paymentToken,
+                due
             );
         }
         emit UsageRecorded(

@@ -102,7 +102,7 @@ interface IDataRegistry is IERC721 {
     event BaseURIChanged(string baseURI);
 
     /// @notice Registers a dataset (version 1) and mints its data asset to the caller.
-    /// @param version The commitments of version 1; `commitment` and `schemaHash` must be non-zero.
+    /// @param version The commitments of version 1; all four hashes must be non-zero.
     /// @param ownerShareBps The owner's revenue share in basis points (at most 10,000).
     /// @param metadataURI Where the FAIR metadata document lives (emitted, not stored).
     /// @return datasetId The new dataset id (= token id), counting from 1.
@@ -152,12 +152,16 @@ interface IDataRegistry is IERC721 {
         view
         returns (UsageContext memory);
 
-    /// @notice Checks a record's inclusion in a version's commitment (StandardMerkleTree leaf).
-    /// @param leaf The double-hashed leaf, `keccak256(bytes.concat(keccak256(abi.encode(...))))`.
-    function verifyRecord(uint256 datasetId, uint32 version, bytes32 leaf, bytes32[] calldata proof)
-        external
-        view
-        returns (bool);
+    /// @notice Checks a record's inclusion in a version's commitment (StandardMerkleTree).
+    /// @param encodedRow The row's ABI encoding (`abi.encode` of its canonical values); the leaf
+    /// is computed here as `keccak256(bytes.concat(keccak256(encodedRow)))`, so an inner node of
+    /// the tree can never pass for a record.
+    function verifyRecord(
+        uint256 datasetId,
+        uint32 version,
+        bytes calldata encodedRow,
+        bytes32[] calldata proof
+    ) external view returns (bool);
 
     /// @notice Number of datasets registered so far (the highest dataset id).
     function datasetCount() external view returns (uint256);

@@ -8,9 +8,10 @@ uint256 constant MAX_PAYMENT = type(uint88).max;
 
 /// @notice How escrow ids are derived, shared by the vault and its callers (no call needed).
 library EscrowIds {
-    /// @notice The escrow id of one grant's payment for a job.
-    function derive(bytes32 jobId, bytes32 grantId) internal pure returns (bytes32) {
-        return keccak256(abi.encode(jobId, grantId));
+    /// @notice The escrow id of one grant's payment for a job, by its payer. The payer is part of
+    /// the id so that nobody else can take a job's escrow id first and block the job.
+    function derive(bytes32 jobId, bytes32 grantId, address payer) internal pure returns (bytes32) {
+        return keccak256(abi.encode(jobId, grantId, payer));
     }
 }
 
@@ -58,7 +59,7 @@ interface IRevenueVault {
     error RevenueVaultTransferMismatch(address token, uint256 expected, uint256 received);
     /// @notice Capture does not match the escrow's token or amount.
     error RevenueVaultCaptureMismatch(
-        bytes32 escrowId, address token, uint256 escrowed, uint256 due
+        bytes32 escrowId, address escrowedToken, uint256 escrowed, address token, uint256 due
     );
     /// @notice Refund asked before the escrow's refund time, by someone without REFUNDER_ROLE.
     error RevenueVaultRefundTooEarly(bytes32 escrowId, uint256 refundAfter, uint256 nowTimestamp);
@@ -123,8 +124,9 @@ interface IRevenueVault {
     event FeesWithdrawn(address indexed token, address indexed to, uint256 amount);
 
     /// @notice Escrows the payment for one grant of a job. Send ETH with `token == address(0)`,
-    /// otherwise approve the vault for `amount` first.
-    /// @return escrowId `keccak256(abi.encode(jobId, grantId))`.
+    /// otherwise approve the vault for `amount` first. `UsageLedger` captures the escrow of the
+    /// job's consumer, so the consumer (the grantee) is the one who pays.
+    /// @return escrowId `keccak256(abi.encode(jobId, grantId, msg.sender))`.
     function escrow(bytes32 jobId, bytes32 grantId, address token, uint256 amount)
         external
         payable
@@ -160,8 +162,11 @@ interface IRevenueVault {
     /// @notice Pays accrued fees of a token to the fee recipient.
     function withdrawFees(address token) external returns (uint256 amount);
 
-    /// @notice The escrow id of one grant's payment for a job.
-    function escrowIdOf(bytes32 jobId, bytes32 grantId) external pure returns (bytes32);
+    /// @notice The escrow id of one grant's payment for a job by `payer`.
+    function escrowIdOf(bytes32 jobId, bytes32 grantId, address payer)
+        external
+        pure
+        returns (bytes32);
 
     /// @notice An escrow.
     function escrowOf(bytes32 escrowId) external view returns (Escrow memory);

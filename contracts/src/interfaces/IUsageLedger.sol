@@ -51,14 +51,15 @@ interface IUsageLedger {
     error UsageLedgerZeroHash(string field);
     /// @notice The job names a dataset version that does not exist.
     error UsageLedgerUnknownVersion(uint256 datasetId, uint32 version, uint32 latest);
-    /// @notice The batch root was anchored before.
-    error UsageLedgerBatchExists(bytes32 root);
+    /// @notice The executor anchored this batch root before.
+    error UsageLedgerBatchExists(address executor, bytes32 root);
     /// @notice A batch of zero receipts.
     error UsageLedgerEmptyBatch();
     /// @notice The payment due is above `MAX_PAYMENT`.
     error UsageLedgerPaymentOverflow(uint256 pricePerUse, uint32 uses);
 
-    /// @notice One grant's part of a recorded job. With `JobRecorded`, `GrantIssued` and the
+    /// @notice One grant's part of a recorded job; `price` is what the consumer paid (gross) and
+    /// `fee` the platform's part of it (`RevenueVault.Captured` reports the net). With `JobRecorded`, `GrantIssued` and the
     /// registry's version events it is everything a provenance query needs (the version's
     /// commitment is bound by the receipt and by `DataRegistry.versionOf`).
     event UsageRecorded(
@@ -69,7 +70,7 @@ interface IUsageLedger {
         uint32 uses,
         uint64 epsilon,
         address token,
-        uint256 amount,
+        uint256 price,
         uint256 fee
     );
     /// @notice A job was recorded with its receipt hash.
@@ -90,12 +91,13 @@ interface IUsageLedger {
     /// allowed executor of every dataset used.
     function recordUsage(Job calldata job, GrantUse[] calldata uses) external;
 
-    /// @notice Anchors the Merkle root of a batch of `count` receipts, recorded with the caller.
+    /// @notice Anchors the Merkle root of a batch of `count` receipts under the caller's address
+    /// (anchors are per executor, so nobody can pre-empt an executor's root).
     function anchorBatch(bytes32 root, uint32 count) external;
 
     /// @notice The receipt hash recorded for a job (zero if not recorded).
     function receiptOf(bytes32 jobId) external view returns (bytes32);
 
-    /// @notice A batch anchor (all zero if not anchored).
-    function anchorOf(bytes32 root) external view returns (Anchor memory);
+    /// @notice The anchor of `root` by `executor` (all zero if not anchored).
+    function anchorOf(address executor, bytes32 root) external view returns (Anchor memory);
 }

@@ -39,5 +39,4 @@ interface Vm {
     function etch(address target, bytes calldata newRuntimeBytecode) external;
     function store(address target, bytes32 slot, bytes32 value) external;
     function load(address target, bytes32 slot) external view returns (bytes32 data);
-    function bound(uint256 current, uint256 min, uint256 max) external pure returns (uint256);
 }
