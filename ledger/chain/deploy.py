@@ -135,7 +135,7 @@ def deploy(
     registry, receipt = sender.deploy(load_artifact("DataRegistry"), me)
     grants, _ = sender.deploy(load_artifact("AccessGrants"), registry, me)
     vault, _ = sender.deploy(load_artifact("RevenueVault"), me, fee_bps, me, refund_delay)
-    usage, _ = sender.deploy(load_artifact("UsageLedger"), registry, grants, vault, me)
+    usage, _ = sender.deploy(load_artifact("UsageLedger"), registry, grants, vault)
     addresses = {
         "DataRegistry": registry,
         "AccessGrants": grants,

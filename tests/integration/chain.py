@@ -111,7 +111,7 @@ def deploy_ledger(
         w3, "RevenueVault", admin, FEE_BPS, admin, REFUND_DELAY, sender=deployer
     )
     usage = deploy_artifact(
-        w3, "UsageLedger", registry.address, grants.address, vault.address, admin, sender=deployer
+        w3, "UsageLedger", registry.address, grants.address, vault.address, sender=deployer
     )
     consumer_role = grants.functions.CONSUMER_ROLE().call()
     capturer_role = vault.functions.CAPTURER_ROLE().call()
