@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+
 import {IDataRegistry} from "../src/interfaces/IDataRegistry.sol";
 import {DataRegistryBase} from "./DataRegistry.t.sol";
 
@@ -71,18 +73,33 @@ contract DataRegistryRecordsTest is DataRegistryBase {
     bytes32 internal constant N12 =
         0x756d1e0c8658615d57a3ed141b24f37461e12f4aaeeceab25a3f867b8383c2f8;
 
+    /// @dev The ABI encoding of row `i`: what `verifyRecord` is given.
+    function _row(uint256 i, string memory row) internal pure returns (bytes memory) {
+        return abi.encode(i, keccak256(bytes(row)));
+    }
+
     function _leaf(uint256 i, string memory row) internal pure returns (bytes32) {
-        return keccak256(bytes.concat(keccak256(abi.encode(i, keccak256(bytes(row))))));
+        return keccak256(bytes.concat(keccak256(_row(i, row))));
     }
 
     function _pair(bytes32 a, bytes32 b) internal pure returns (bytes32) {
         return a < b ? keccak256(abi.encode(a, b)) : keccak256(abi.encode(b, a));
     }
 
+    /// @dev The 64 bytes an inner node is the hash of (its children, sorted).
+    function _pairRow(bytes32 a, bytes32 b) internal pure returns (bytes memory) {
+        return a < b ? abi.encode(a, b) : abi.encode(b, a);
+    }
+
     function _proof(bytes32 a, bytes32 b) internal pure returns (bytes32[] memory p) {
         p = new bytes32[](2);
         p[0] = a;
         p[1] = b;
+    }
+
+    function _proof(bytes32 a) internal pure returns (bytes32[] memory p) {
+        p = new bytes32[](1);
+        p[0] = a;
     }
 
     function _registerTree() internal returns (uint256 id) {
@@ -104,30 +121,71 @@ contract DataRegistryRecordsTest is DataRegistryBase {
         assertEq(_pair(N03, N12), ROOT, "root");
 
         uint256 id = _registerTree();
-        assertTrue(registry.verifyRecord(id, 1, L0, _proof(L3, N12)), "row 0");
-        assertTrue(registry.verifyRecord(id, 1, L1, _proof(L2, N03)), "row 1");
-        assertTrue(registry.verifyRecord(id, 1, L2, _proof(L1, N03)), "row 2");
-        assertTrue(registry.verifyRecord(id, 1, L3, _proof(L0, N12)), "row 3");
+        assertTrue(registry.verifyRecord(id, 1, _row(0, "row-0"), _proof(L3, N12)), "row 0");
+        assertTrue(registry.verifyRecord(id, 1, _row(1, "row-1"), _proof(L2, N03)), "row 1");
+        assertTrue(registry.verifyRecord(id, 1, _row(2, "row-2"), _proof(L1, N03)), "row 2");
+        assertTrue(registry.verifyRecord(id, 1, _row(3, "row-3"), _proof(L0, N12)), "row 3");
     }
 
-    function test_verifyRecord_RejectsWrongLeafOrProof() public {
+    function test_verifyRecord_RejectsWrongRowOrProof() public {
         uint256 id = _registerTree();
+        assertTrue(!registry.verifyRecord(id, 1, _row(0, "row-X"), _proof(L3, N12)), "tampered row");
         assertTrue(
-            !registry.verifyRecord(id, 1, _leaf(0, "row-X"), _proof(L3, N12)), "tampered row"
+            !registry.verifyRecord(id, 1, _row(1, "row-0"), _proof(L3, N12)), "tampered index"
         );
-        assertTrue(!registry.verifyRecord(id, 1, L0, _proof(L2, N12)), "wrong sibling");
-        assertTrue(!registry.verifyRecord(id, 1, L0, new bytes32[](0)), "empty proof");
-        // A single-hashed leaf is not a record of the tree.
-        bytes32 single = keccak256(abi.encode(uint256(0), keccak256("row-0")));
-        assertTrue(!registry.verifyRecord(id, 1, single, _proof(L3, N12)), "single hash");
+        assertTrue(
+            !registry.verifyRecord(id, 1, _row(0, "row-0"), _proof(L2, N12)), "wrong sibling"
+        );
+        assertTrue(!registry.verifyRecord(id, 1, _row(0, "row-0"), new bytes32[](0)), "empty proof");
+        assertTrue(!registry.verifyRecord(id, 1, "", _proof(L3, N12)), "empty row");
+        // The row is hashed by the registry: a leaf, or a single-hashed leaf, given as the row is
+        // not a record of the tree.
+        assertTrue(!registry.verifyRecord(id, 1, abi.encode(L0), _proof(L3, N12)), "leaf as row");
+        bytes32 single = keccak256(_row(0, "row-0"));
+        assertTrue(
+            !registry.verifyRecord(id, 1, abi.encode(single), _proof(L3, N12)), "single hash"
+        );
+    }
+
+    /// @dev With a caller-supplied leaf, an inner node and the rest of its path would prove a
+    /// "record" that is no row of the dataset (a second preimage). The registry hashes the row
+    /// itself, so neither the node nor its children's pair, given as the row, is accepted.
+    function test_verifyRecord_RejectsInnerNodeAsRow() public {
+        uint256 id = _registerTree();
+        // The inner node N03 with the proof [N12] does reach the root...
+        assertTrue(MerkleProof.verify(_proof(N12), ROOT, N03), "inner node reaches the root");
+        // ...but passed as a row, in any form, it is refused.
+        bytes memory pairRow = _pairRow(L0, L3);
+        assertEq(keccak256(pairRow), N03, "pair preimage of the node");
+        assertTrue(!registry.verifyRecord(id, 1, pairRow, _proof(N12)), "node's pair as row");
+        assertTrue(!registry.verifyRecord(id, 1, abi.encode(N03), _proof(N12)), "node as row");
+        assertTrue(
+            !registry.verifyRecord(id, 1, abi.encodePacked(N03), _proof(N12)), "packed node as row"
+        );
+        // The root itself, with an empty proof, is not a record either.
+        assertTrue(
+            !registry.verifyRecord(id, 1, _pairRow(N03, N12), new bytes32[](0)), "root's pair"
+        );
+        assertTrue(!registry.verifyRecord(id, 1, abi.encode(ROOT), new bytes32[](0)), "root");
+    }
+
+    /// @dev Any row other than row 0's encoding fails with row 0's proof.
+    function testFuzz_verifyRecord_RejectsOtherRows(bytes memory row) public {
+        vm.assume(keccak256(row) != keccak256(_row(0, "row-0")));
+        uint256 id = _registerTree();
+        assertTrue(!registry.verifyRecord(id, 1, row, _proof(L3, N12)), "other row");
     }
 
     function test_verifyRecord_ChecksTheRequestedVersion() public {
         uint256 id = _registerTree();
         vm.prank(owner);
         registry.publishVersion(id, _version("v2"), "");
-        assertTrue(!registry.verifyRecord(id, 2, L0, _proof(L3, N12)), "not in version 2");
-        assertTrue(registry.verifyRecord(id, 1, L0, _proof(L3, N12)), "still in version 1");
+        assertTrue(
+            !registry.verifyRecord(id, 2, _row(0, "row-0"), _proof(L3, N12)), "not in version 2"
+        );
+        assertTrue(
+            registry.verifyRecord(id, 1, _row(0, "row-0"), _proof(L3, N12)), "still in version 1"
+        );
     }
 
     function test_verifyRecord_Revert_WhenUnknownVersion() public {
@@ -135,11 +193,11 @@ contract DataRegistryRecordsTest is DataRegistryBase {
         vm.expectRevert(
             abi.encodeWithSelector(IDataRegistry.DataRegistryUnknownVersion.selector, id, 2)
         );
-        registry.verifyRecord(id, 2, L0, _proof(L3, N12));
+        registry.verifyRecord(id, 2, _row(0, "row-0"), _proof(L3, N12));
     }
 
     function test_verifyRecord_Revert_WhenUnknownDataset() public {
         vm.expectRevert(_unknown(9));
-        registry.verifyRecord(9, 1, L0, _proof(L3, N12));
+        registry.verifyRecord(9, 1, _row(0, "row-0"), _proof(L3, N12));
     }
 }

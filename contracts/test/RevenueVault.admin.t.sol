@@ -252,11 +252,32 @@ contract RevenueVaultAdminTest is RevenueVaultBase {
                                  VIEWS
     //////////////////////////////////////////////////////////////*/
 
-    function test_escrowIdOf_DerivesFromJobAndGrant() public view {
-        bytes32 id = vault.escrowIdOf(JOB, GRANT);
-        assertEq(id, keccak256(abi.encode(JOB, GRANT)), "encoding");
-        assertEq(id, EscrowIds.derive(JOB, GRANT), "shared library");
-        assertTrue(id != vault.escrowIdOf(GRANT, JOB), "order matters");
+    function test_escrowIdOf_DerivesFromJobGrantAndPayer() public view {
+        bytes32 id = vault.escrowIdOf(JOB, GRANT, consumer);
+        assertEq(id, keccak256(abi.encode(JOB, GRANT, consumer)), "encoding");
+        assertEq(id, EscrowIds.derive(JOB, GRANT, consumer), "shared library");
+        assertTrue(id != vault.escrowIdOf(GRANT, JOB, consumer), "order matters");
+        assertTrue(id != vault.escrowIdOf(JOB, GRANT, other), "payer matters");
+    }
+
+    /// @dev Two payers never share an escrow id for the same (job, grant), so no payer can take
+    /// another's.
+    function testFuzz_escrowIdOf_DiffersPerPayer(
+        bytes32 jobId,
+        bytes32 grantId,
+        address payerA,
+        address payerB
+    ) public view {
+        vm.assume(payerA != payerB);
+        assertTrue(
+            vault.escrowIdOf(jobId, grantId, payerA) != vault.escrowIdOf(jobId, grantId, payerB),
+            "distinct ids"
+        );
+        assertEq(
+            vault.escrowIdOf(jobId, grantId, payerA),
+            EscrowIds.derive(jobId, grantId, payerA),
+            "shared library"
+        );
     }
 
     function test_escrowOf_ZeroWhenUnknown() public view {

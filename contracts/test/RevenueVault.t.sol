@@ -16,7 +16,7 @@ contract RevenueVaultTest is RevenueVaultBase {
     //////////////////////////////////////////////////////////////*/
 
     function test_escrow_HoldsEth() public {
-        bytes32 expectedId = keccak256(abi.encode(JOB, GRANT));
+        bytes32 expectedId = keccak256(abi.encode(JOB, GRANT, consumer));
         uint40 refundAfter = uint40(block.timestamp) + REFUND_DELAY;
         uint256 before = consumer.balance;
         vm.expectEmit(address(vault));
@@ -40,7 +40,7 @@ contract RevenueVaultTest is RevenueVaultBase {
 
     function test_escrow_HoldsToken() public {
         uint40 refundAfter = uint40(block.timestamp) + REFUND_DELAY;
-        bytes32 expectedId = vault.escrowIdOf(JOB, GRANT);
+        bytes32 expectedId = vault.escrowIdOf(JOB, GRANT, consumer);
         vm.prank(consumer);
         token.approve(address(vault), 5e18);
         vm.expectEmit(address(vault));
@@ -73,7 +73,30 @@ contract RevenueVaultTest is RevenueVaultBase {
         vm.deal(other, 1 ether);
         vm.prank(other);
         bytes32 id = vault.escrow{value: 1 ether}(JOB, GRANT, address(0), 1 ether);
+        assertEq(id, vault.escrowIdOf(JOB, GRANT, other), "escrow id of the payer");
         assertEq(vault.escrowOf(id).payer, other, "payer");
+    }
+
+    /// @dev Escrow ids include the payer: a third party escrowing for a (job, grant) first does not
+    /// take the consumer's escrow id, so the consumer's escrow for the same pair still goes through.
+    function test_escrow_ThirdPartyFirstDoesNotBlockConsumer() public {
+        vm.deal(other, 1);
+        vm.prank(other);
+        bytes32 theirs = vault.escrow{value: 1}(JOB, GRANT, address(0), 1);
+
+        bytes32 mine = _escrowOf(address(0), JOB, 1 ether);
+
+        assertTrue(mine != theirs, "distinct escrow ids");
+        assertEq(mine, vault.escrowIdOf(JOB, GRANT, consumer), "consumer's id");
+        IRevenueVault.Escrow memory e = vault.escrowOf(mine);
+        assertEq(e.payer, consumer, "consumer's payer");
+        assertEq(e.amount, 1 ether, "consumer's amount");
+        assertEq(uint256(e.status), Status.HELD, "consumer's escrow held");
+        e = vault.escrowOf(theirs);
+        assertEq(e.payer, other, "third party's payer");
+        assertEq(e.amount, 1, "third party's amount");
+        assertEq(uint256(e.status), Status.HELD, "third party's escrow held");
+        assertEq(address(vault).balance, 1 ether + 1, "vault holds both");
     }
 
     function test_escrow_Revert_WhenAmountZero() public {
@@ -101,8 +124,25 @@ contract RevenueVaultTest is RevenueVaultBase {
         vault.escrow{value: 1 ether}(JOB, GRANT, address(0), 1 ether);
     }
 
-    /// @dev Escrow ids are single-use: after a refund the same (job, grant) cannot be paid again.
-    function test_escrow_Revert_WhenEscrowIdReusedAfterRefund() public {
+    /// @dev Escrow ids are single-use per payer, but another payer's escrow, even escrowed and
+    /// refunded first, no longer burns the (job, grant) pair for the consumer.
+    function test_escrow_ThirdPartyEscrowRefundedDoesNotBlockConsumer() public {
+        vm.deal(other, 1);
+        vm.prank(other);
+        bytes32 theirs = vault.escrow{value: 1}(JOB, GRANT, address(0), 1);
+        vm.prank(executor);
+        vault.refund(theirs);
+        assertEq(_statusOf(theirs), Status.REFUNDED, "third party's escrow refunded");
+
+        bytes32 mine = _escrowOf(address(0), JOB, 1 ether);
+        assertEq(mine, vault.escrowIdOf(JOB, GRANT, consumer), "consumer's id");
+        assertEq(_statusOf(mine), Status.HELD, "consumer's escrow held");
+        assertEq(_captureAs(mine, address(0), 1 ether), 0.025 ether, "consumer's escrow captured");
+    }
+
+    /// @dev Escrow ids are single-use: after a refund the same payer cannot pay the same
+    /// (job, grant) again.
+    function test_escrow_Revert_WhenPayerReusesEscrowIdAfterRefund() public {
         bytes32 id = _escrowOf(address(0), JOB, 1 ether);
         vm.prank(executor);
         vault.refund(id);
@@ -151,7 +191,7 @@ contract RevenueVaultTest is RevenueVaultBase {
         );
         vault.escrow(JOB, GRANT, address(fot), 100e18);
         vm.stopPrank();
-        assertEq(_statusOf(vault.escrowIdOf(JOB, GRANT)), Status.NONE, "no escrow");
+        assertEq(_statusOf(vault.escrowIdOf(JOB, GRANT, consumer)), Status.NONE, "no escrow");
     }
 
     function test_escrow_Revert_WhenAllowanceShort() public {
@@ -253,7 +293,7 @@ contract RevenueVaultTest is RevenueVaultBase {
     }
 
     function test_capture_Revert_WhenEscrowMissing() public {
-        bytes32 id = vault.escrowIdOf(JOB, GRANT);
+        bytes32 id = vault.escrowIdOf(JOB, GRANT, consumer);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IRevenueVault.RevenueVaultEscrowNotHeld.selector,
@@ -300,6 +340,7 @@ contract RevenueVaultTest is RevenueVaultBase {
                 id,
                 address(0),
                 1 ether,
+                address(0),
                 1 ether - 1
             )
         );
@@ -310,7 +351,12 @@ contract RevenueVaultTest is RevenueVaultBase {
         bytes32 id = _escrowOf(address(token), JOB, 1 ether);
         vm.expectRevert(
             abi.encodeWithSelector(
-                IRevenueVault.RevenueVaultCaptureMismatch.selector, id, address(0), 1 ether, 1 ether
+                IRevenueVault.RevenueVaultCaptureMismatch.selector,
+                id,
+                address(token),
+                1 ether,
+                address(0),
+                1 ether
             )
         );
         _captureAs(id, address(0), 1 ether);
@@ -395,7 +441,7 @@ contract RevenueVaultTest is RevenueVaultBase {
     }
 
     function test_refund_Revert_WhenEscrowMissing() public {
-        bytes32 id = vault.escrowIdOf(JOB, GRANT);
+        bytes32 id = vault.escrowIdOf(JOB, GRANT, consumer);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IRevenueVault.RevenueVaultEscrowNotHeld.selector,

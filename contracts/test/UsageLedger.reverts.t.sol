@@ -161,7 +161,7 @@ contract UsageLedgerRevertsTest is UsageLedgerBase {
     //////////////////////////////////////////////////////////////*/
 
     function test_recordUsage_Revert_WhenEscrowMissing() public {
-        bytes32 escrowId = vault.escrowIdOf(JOB, gid);
+        bytes32 escrowId = vault.escrowIdOf(JOB, gid, consumer);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IRevenueVault.RevenueVaultEscrowNotHeld.selector,
@@ -180,6 +180,7 @@ contract UsageLedgerRevertsTest is UsageLedgerBase {
                 escrowId,
                 address(0),
                 0.02 ether,
+                address(0),
                 0.03 ether
             )
         );
@@ -197,12 +198,14 @@ contract UsageLedgerRevertsTest is UsageLedgerBase {
             abi.encodeWithSelector(
                 IRevenueVault.RevenueVaultCaptureMismatch.selector,
                 escrowId,
-                address(token),
+                address(0),
                 0.01 ether,
+                address(token),
                 0.01 ether
             )
         );
         _record(_job(JOB), _use(inToken, 1, 0));
+        assertEq(_status(escrowId), HELD, "escrow still held");
     }
 
     function test_recordUsage_Revert_WhenEscrowRefunded() public {
@@ -219,33 +222,61 @@ contract UsageLedgerRevertsTest is UsageLedgerBase {
         _record(_job(JOB), _use(g, 1, 0));
     }
 
-    /// @dev Escrow ids are not bound to the payer: anyone who sees the consumer's escrow coming can
-    /// take its id with a 1-wei escrow, so the consumer's escrow and then the job are refused.
-    function test_recordUsage_Revert_WhenEscrowFrontRunByThirdParty() public {
-        bytes32 escrowId = vault.escrowIdOf(JOB, gid);
+    /// @dev Escrow ids are bound to the payer: a third party who sees the consumer's escrow coming
+    /// and escrows 1 wei for the same (job, grant) first gets an escrow id of its own, so neither
+    /// the consumer's escrow nor the job is blocked, and the third party's escrow is not touched.
+    function test_recordUsage_EscrowFrontRunByThirdPartyDoesNotBlockJob() public {
         vm.deal(other, 1);
         vm.prank(other);
-        vault.escrow{value: 1}(JOB, gid, address(0), 1);
+        bytes32 theirs = vault.escrow{value: 1}(JOB, gid, address(0), 1);
+        assertEq(theirs, vault.escrowIdOf(JOB, gid, other), "third party's id");
 
-        vm.expectRevert(
-            abi.encodeWithSelector(IRevenueVault.RevenueVaultEscrowExists.selector, escrowId)
-        );
-        vm.prank(consumer);
-        vault.escrow{value: 0.01 ether}(JOB, gid, address(0), 0.01 ether);
+        bytes32 mine = _escrow(JOB, gid, g, 1);
+        assertEq(mine, vault.escrowIdOf(JOB, gid, consumer), "consumer's id");
+        assertTrue(mine != theirs, "distinct escrow ids");
+
+        _expectRecord(_job(JOB), gid, _use(g, 1, 0));
+        _record(_job(JOB), _use(g, 1, 0));
+
+        assertEq(usage.receiptOf(JOB), _job(JOB).receiptHash, "job recorded");
+        assertEq(_status(mine), CAPTURED, "consumer's escrow captured");
+        assertEq(_status(theirs), HELD, "third party's escrow untouched");
+        assertEq(vault.revenueOf(datasetId, address(0)), 0.01 ether - _fee(0.01 ether), "revenue");
+
+        // The third party gets its wei back after the delay; the captured payment stays.
+        vm.warp(block.timestamp + REFUND_DELAY);
+        vm.prank(other);
+        vault.refund(theirs);
+        assertEq(other.balance, 1, "third party refunded");
+        assertEq(address(vault).balance, 0.01 ether, "captured payment kept");
+    }
+
+    /// @dev The ledger captures the job consumer's escrow only: the exact payment escrowed by
+    /// anyone else is not captured, and the job is refused for the consumer's missing escrow.
+    function test_recordUsage_Revert_WhenEscrowPaidByOtherThanConsumer() public {
+        vm.deal(other, 1 ether);
+        vm.prank(other);
+        bytes32 theirs = vault.escrow{value: 0.01 ether}(JOB, gid, address(0), 0.01 ether);
+        bytes32 consumerId = vault.escrowIdOf(JOB, gid, consumer);
+        assertTrue(theirs != consumerId, "not the consumer's escrow id");
 
         vm.expectRevert(
             abi.encodeWithSelector(
-                IRevenueVault.RevenueVaultCaptureMismatch.selector,
-                escrowId,
-                address(0),
-                1,
-                0.01 ether
+                IRevenueVault.RevenueVaultEscrowNotHeld.selector,
+                consumerId,
+                IRevenueVault.EscrowStatus.None
             )
         );
         _record(_job(JOB), _use(g, 1, 0));
+
+        assertEq(usage.receiptOf(JOB), bytes32(0), "no receipt");
+        assertEq(grants.stateOf(gid).uses, 0, "grant unused");
+        assertEq(_status(theirs), HELD, "other payer's escrow still held");
+        assertEq(vault.revenueOf(datasetId, address(0)), 0, "no revenue");
     }
 
-    /// @dev One escrow per (job, grant): a priced grant listed twice in one job cannot be paid twice.
+    /// @dev One escrow per (job, grant, payer): a priced grant listed twice in one job cannot be paid
+    /// twice.
     function test_recordUsage_Revert_WhenPricedGrantListedTwice() public {
         bytes32 escrowId = _escrow(JOB, gid, g, 1);
         IUsageLedger.GrantUse[] memory list = new IUsageLedger.GrantUse[](2);
@@ -440,6 +471,7 @@ contract UsageLedgerRevertsTest is UsageLedgerBase {
                 escrow2,
                 address(token),
                 1e18,
+                address(token),
                 2e18
             )
         );

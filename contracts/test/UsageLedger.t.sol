@@ -20,8 +20,16 @@ contract UsageLedgerTest is UsageLedgerBase {
         assertEq(address(usage.registry()), address(registry), "registry");
         assertEq(address(usage.grants()), address(grants), "grants");
         assertEq(address(usage.vault()), address(vault), "vault");
-        assertTrue(usage.hasRole(usage.DEFAULT_ADMIN_ROLE(), admin), "admin role");
         assertEq(usage.MAX_GRANTS_PER_JOB(), 32, "max grants");
+    }
+
+    /// @dev Nothing in the ledger is configurable: it has no admin and no AccessControl surface.
+    function test_constructor_HasNoAdmin() public view {
+        (bool ok,) = address(usage).staticcall(abi.encodeWithSignature("DEFAULT_ADMIN_ROLE()"));
+        assertTrue(!ok, "no DEFAULT_ADMIN_ROLE");
+        (ok,) = address(usage)
+            .staticcall(abi.encodeWithSignature("hasRole(bytes32,address)", bytes32(0), admin));
+        assertTrue(!ok, "no hasRole");
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -85,7 +93,7 @@ contract UsageLedgerTest is UsageLedgerBase {
 
         assertEq(usage.receiptOf(JOB), job.receiptHash, "receipt");
         assertEq(grants.stateOf(gid).uses, 10, "grant uses");
-        assertEq(_status(vault.escrowIdOf(JOB, gid)), 0, "no escrow");
+        assertEq(_status(vault.escrowIdOf(JOB, gid, consumer)), 0, "no escrow");
         (uint256 net, uint256 fees) = vault.tokenTotals(address(0));
         assertEq(net + fees, 0, "vault books untouched");
         assertEq(address(vault).balance, 0, "vault balance");
@@ -196,7 +204,9 @@ contract UsageLedgerTest is UsageLedgerBase {
         _record(_job(JOB), list);
 
         assertEq(_status(escrowId), CAPTURED, "paid escrow captured");
-        assertEq(_status(vault.escrowIdOf(JOB, freeId)), 0, "no escrow for the free grant");
+        assertEq(
+            _status(vault.escrowIdOf(JOB, freeId, consumer)), 0, "no escrow for the free grant"
+        );
         assertEq(vault.revenueOf(datasetId, address(0)), 0.975 ether, "paid revenue");
         assertEq(vault.revenueOf(id2, address(0)), 0, "free revenue");
     }
@@ -229,10 +239,11 @@ contract UsageLedgerTest is UsageLedgerBase {
         vm.prank(executor);
         usage.anchorBatch(root, 42);
 
-        IUsageLedger.Anchor memory a = usage.anchorOf(root);
+        IUsageLedger.Anchor memory a = usage.anchorOf(executor, root);
         assertEq(a.executor, executor, "executor");
         assertEq(a.anchoredAt, 1_900_000_000, "anchoredAt");
         assertEq(a.count, 42, "count");
+        assertEq(usage.anchorOf(other, root).executor, address(0), "nobody else's anchor");
     }
 
     function test_anchorBatch_StoresBatchesIndependently() public {
@@ -242,11 +253,11 @@ contract UsageLedgerTest is UsageLedgerBase {
         vm.prank(other);
         usage.anchorBatch(keccak256("batch-2"), type(uint32).max);
 
-        IUsageLedger.Anchor memory a = usage.anchorOf(keccak256("batch-1"));
+        IUsageLedger.Anchor memory a = usage.anchorOf(executor, keccak256("batch-1"));
         assertEq(a.executor, executor, "first executor");
         assertEq(a.count, 1, "first count");
         assertEq(a.anchoredAt, block.timestamp - 1 hours, "first time");
-        a = usage.anchorOf(keccak256("batch-2"));
+        a = usage.anchorOf(other, keccak256("batch-2"));
         assertEq(a.executor, other, "second executor");
         assertEq(a.count, type(uint32).max, "second count");
         assertEq(a.anchoredAt, block.timestamp, "second time");
@@ -268,22 +279,52 @@ contract UsageLedgerTest is UsageLedgerBase {
         bytes32 root = keccak256("batch");
         vm.prank(executor);
         usage.anchorBatch(root, 3);
-        vm.expectRevert(abi.encodeWithSelector(IUsageLedger.UsageLedgerBatchExists.selector, root));
+        vm.expectRevert(
+            abi.encodeWithSelector(IUsageLedger.UsageLedgerBatchExists.selector, executor, root)
+        );
         vm.prank(executor);
         usage.anchorBatch(root, 4);
-        assertEq(usage.anchorOf(root).count, 3, "first anchor kept");
+        assertEq(usage.anchorOf(executor, root).count, 3, "first anchor kept");
     }
 
-    /// @dev anchorBatch has no access control: anyone who sees an executor's root can anchor it
-    /// first, which attributes the batch to them and makes the executor's own anchor revert.
-    function test_anchorBatch_Revert_WhenRootFrontRunByAnyone() public {
+    /// @dev Anchors are per executor: anyone who sees an executor's root and anchors it first gets
+    /// an anchor of their own, which neither blocks the executor's anchor nor is attributed to it.
+    function test_anchorBatch_FrontRunByAnyoneDoesNotBlockExecutor() public {
         bytes32 root = keccak256("executor batch");
         vm.prank(other);
         usage.anchorBatch(root, 1);
-        vm.expectRevert(abi.encodeWithSelector(IUsageLedger.UsageLedgerBatchExists.selector, root));
+        vm.warp(block.timestamp + 1);
+
+        vm.expectEmit(address(usage));
+        emit IUsageLedger.BatchAnchored(root, executor, 10);
         vm.prank(executor);
         usage.anchorBatch(root, 10);
-        assertEq(usage.anchorOf(root).executor, other, "attributed to the front-runner");
+
+        IUsageLedger.Anchor memory mine = usage.anchorOf(executor, root);
+        assertEq(mine.executor, executor, "executor's anchor");
+        assertEq(mine.count, 10, "executor's count");
+        assertEq(mine.anchoredAt, block.timestamp, "executor's time");
+        IUsageLedger.Anchor memory theirs = usage.anchorOf(other, root);
+        assertEq(theirs.executor, other, "front-runner's own anchor");
+        assertEq(theirs.count, 1, "front-runner's count");
+        assertEq(theirs.anchoredAt, block.timestamp - 1, "front-runner's time");
+    }
+
+    /// @dev Each executor still anchors a root once: the front-runner cannot anchor again either,
+    /// and its refusal names it.
+    function test_anchorBatch_Revert_WhenSameExecutorAnchorsSharedRootAgain() public {
+        bytes32 root = keccak256("shared batch");
+        vm.prank(other);
+        usage.anchorBatch(root, 1);
+        vm.prank(executor);
+        usage.anchorBatch(root, 2);
+        vm.expectRevert(
+            abi.encodeWithSelector(IUsageLedger.UsageLedgerBatchExists.selector, other, root)
+        );
+        vm.prank(other);
+        usage.anchorBatch(root, 3);
+        assertEq(usage.anchorOf(other, root).count, 1, "front-runner's anchor kept");
+        assertEq(usage.anchorOf(executor, root).count, 2, "executor's anchor kept");
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -295,7 +336,7 @@ contract UsageLedgerTest is UsageLedgerBase {
     }
 
     function test_anchorOf_ZeroWhenNotAnchored() public view {
-        IUsageLedger.Anchor memory a = usage.anchorOf(keccak256("none"));
+        IUsageLedger.Anchor memory a = usage.anchorOf(executor, keccak256("none"));
         assertEq(a.executor, address(0), "executor");
         assertEq(a.anchoredAt, 0, "anchoredAt");
         assertEq(a.count, 0, "count");
@@ -365,6 +406,7 @@ contract UsageLedgerTest is UsageLedgerBase {
                 escrowId,
                 address(token),
                 uint256(escrowed),
+                address(token),
                 due
             )
         );

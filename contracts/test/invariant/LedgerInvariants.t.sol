@@ -49,7 +49,7 @@ contract LedgerInvariantsTest is LedgerTestBase {
 
     /// @dev Listed more than once = called more often: the actions that lead to records and claims.
     function targetSelectors() public view returns (FuzzSelector[] memory targets) {
-        bytes4[] memory s = new bytes4[](32);
+        bytes4[] memory s = new bytes4[](33);
         s[0] = LedgerHandler.registerDataset.selector;
         s[1] = LedgerHandler.setExecutor.selector;
         s[2] = LedgerHandler.publishVersion.selector;
@@ -82,6 +82,7 @@ contract LedgerInvariantsTest is LedgerTestBase {
         s[29] = LedgerHandler.setFee.selector;
         s[30] = LedgerHandler.warp.selector;
         s[31] = LedgerHandler.warp.selector;
+        s[32] = LedgerHandler.anchorBatch.selector;
         targets = new FuzzSelector[](1);
         targets[0] = FuzzSelector({addr: address(handler), selectors: s});
     }
@@ -218,6 +219,26 @@ contract LedgerInvariantsTest is LedgerTestBase {
         }
     }
 
+    /// @notice Batch anchors are per executor: for every caller and every root of the pool, the
+    /// anchor is the caller's own (its address, time and count) or all zero, so nobody's anchor of a
+    /// root replaces, blocks or is attributed to anyone else's.
+    function invariant_anchorsPerExecutor() public view {
+        uint256 callers = handler.anchorerCount();
+        uint256 roots = handler.rootCount();
+        for (uint256 c = 0; c < callers; ++c) {
+            address caller = handler.anchorers(c);
+            for (uint256 i = 0; i < roots; ++i) {
+                bytes32 root = handler.anchorRoot(i);
+                IUsageLedger.Anchor memory a = usage.anchorOf(caller, root);
+                LedgerHandler.AnchorGhost memory g = handler.anchorGhost(caller, root);
+                assertEq(a.executor, g.count == 0 ? address(0) : caller, "anchor: executor");
+                assertEq(a.anchoredAt, g.anchoredAt, "anchor: anchoredAt");
+                assertEq(a.count, g.count, "anchor: count");
+            }
+            assertEq(usage.anchorOf(caller, bytes32(0)).count, 0, "anchor: zero root");
+        }
+    }
+
     /// @notice The contracts accept exactly the calls the ghost model says are valid: nothing
     /// invalid (wrong consumer, algorithm, purpose, version, executor, uses, budget, escrow, nonce,
     /// signature, deadline, epoch, total, proof, early refund...) succeeds, nothing valid reverts.
@@ -239,14 +260,17 @@ contract LedgerInvariantsTest is LedgerTestBase {
 
     // ================================================================ deep states
 
-    /// @notice A fixed pseudo-random sequence of 600 handler calls reaches every deep state (records
-    /// with captures, claims, refunds both ways, multi-grant jobs...) and keeps every invariant.
+    /// @notice A fixed pseudo-random sequence of 600 handler calls (and 150 anchors) reaches every
+    /// deep state (records with captures, claims, refunds both ways, multi-grant jobs, third-party
+    /// escrows, shared anchor roots...) and keeps every invariant.
     function test_handlerReachesDeepStates() public {
         for (uint256 i = 0; i < 600; ++i) {
             uint256 a = uint256(keccak256(abi.encode("a", i)));
             uint256 b = uint256(keccak256(abi.encode("b", i)));
             uint256 c = uint256(keccak256(abi.encode("c", i)));
             _call(a % 32, a >> 8, b, c);
+            // Anchors touch no other state: interleaved, they leave the sequence above unchanged.
+            if (i % 4 == 0) _call(32, b >> 8, c >> 8, a >> 16);
         }
         assertGe(handler.successes("register"), 1, "register");
         assertGe(handler.successes("issue"), 1, "issue");
@@ -263,6 +287,9 @@ contract LedgerInvariantsTest is LedgerTestBase {
         assertGe(handler.successes("publish"), 1, "publishEpoch");
         assertGe(handler.successes("claim"), 5, "claim");
         assertGe(handler.successes("withdrawFeesNonZero"), 1, "withdrawFees");
+        assertGe(handler.successes("escrowByThirdParty"), 1, "escrow by a third party");
+        assertGe(handler.successes("anchor"), 1, "anchorBatch");
+        assertGe(handler.successes("anchorSharedRoot"), 1, "anchor of a root anchored by another");
         // ...and the refused records were refused for the reasons the handler provoked.
         assertGe(handler.recordFailures(IUsageLedger.UsageLedgerJobExists.selector), 1, "replay");
         assertGe(handler.recordFailures(IAccessGrants.AccessGrantsRevoked.selector), 1, "revoked");
@@ -276,6 +303,7 @@ contract LedgerInvariantsTest is LedgerTestBase {
         invariant_deadGrantsNeverConsumed();
         invariant_jobRecordedAtMostOnce();
         invariant_escrowsMatchGhost();
+        invariant_anchorsPerExecutor();
         invariant_contractsAgreeWithModel();
     }
 
@@ -296,6 +324,7 @@ contract LedgerInvariantsTest is LedgerTestBase {
         else if (sel == LedgerHandler.claim.selector) handler.claim(a, b, c);
         else if (sel == LedgerHandler.withdrawFees.selector) handler.withdrawFees(a, b);
         else if (sel == LedgerHandler.setFee.selector) handler.setFee(a);
+        else if (sel == LedgerHandler.anchorBatch.selector) handler.anchorBatch(a, b, c);
         else handler.warp(a);
     }
 

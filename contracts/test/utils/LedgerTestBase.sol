@@ -24,7 +24,9 @@ abstract contract Assertions {
     }
 
     function assertEq(address a, address b, string memory what) internal pure {
-        if (a != b) revert AssertionFailed(what, bytes32(uint256(uint160(a))), bytes32(uint256(uint160(b))));
+        if (a != b) {
+            revert AssertionFailed(what, bytes32(uint256(uint160(a))), bytes32(uint256(uint160(b))));
+        }
     }
 
     function assertTrue(bool c, string memory what) internal pure {
@@ -74,7 +76,7 @@ abstract contract LedgerTestBase is Assertions {
         registry = new DataRegistry(admin);
         grants = new AccessGrants(registry, admin);
         vault = new RevenueVault(admin, uint16(FEE_BPS), feeRecipient, REFUND_DELAY);
-        usage = new UsageLedger(registry, grants, vault, admin);
+        usage = new UsageLedger(registry, grants, vault);
         token = new MockToken();
         vm.startPrank(admin);
         grants.grantRole(grants.CONSUMER_ROLE(), address(usage));
@@ -104,7 +106,10 @@ abstract contract LedgerTestBase is Assertions {
     }
 
     /// @dev Default terms: one algorithm, 10 uses, 1 epsilon, 0.01 ETH per use, valid 30 days.
-    function _terms(uint256 datasetId, address grantor) internal returns (IAccessGrants.Grant memory g) {
+    function _terms(uint256 datasetId, address grantor)
+        internal
+        returns (IAccessGrants.Grant memory g)
+    {
         g = IAccessGrants.Grant({
             datasetId: datasetId,
             grantor: grantor,

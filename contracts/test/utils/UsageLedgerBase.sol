@@ -55,7 +55,8 @@ abstract contract UsageLedgerBase is LedgerTestBase {
     }
 
     /// @dev Expects, in order, the JobRecorded event of `job` recorded by the executor and the
-    /// events of each grant use (fresh grants: totals equal the use). Reads everything it needs
+    /// events of each grant use (fresh grants: totals equal the use; the escrows captured are the
+    /// job consumer's). Reads everything it needs
     /// before the first expectation, so only the recording call runs in between.
     function _expectRecord(
         IUsageLedger.Job memory job,
@@ -66,7 +67,7 @@ abstract contract UsageLedgerBase is LedgerTestBase {
         bytes32[] memory escrowIds = new bytes32[](n);
         uint256 feeBps = vault.feeBps();
         for (uint256 i = 0; i < n; ++i) {
-            escrowIds[i] = vault.escrowIdOf(job.jobId, gids[i]);
+            escrowIds[i] = vault.escrowIdOf(job.jobId, gids[i], job.consumer);
         }
         vm.expectEmit(address(usage));
         emit IUsageLedger.JobRecorded(

@@ -16,7 +16,9 @@ import {Vm} from "../../utils/Vm.sol";
 /// @notice Drives the four ledger contracts for the invariant tests (0xSplits style): every action
 /// bounds its fuzzed seeds, acts as one of several actors (dataset owners, consumers, executors, the
 /// settler, the admin, a stranger), calls the real contract inside try/catch, and keeps ghost tallies
-/// that the invariants compare with the contracts' state and balances.
+/// that the invariants compare with the contracts' state and balances. Escrow ids are modelled per
+/// payer (`keccak256(abi.encode(jobId, grantId, payer))`, the job's consumer's captured) and batch
+/// anchors per executor.
 /// @dev Every action also predicts, from the ghost state alone, whether the call must succeed; a
 /// call that succeeds when it must not (or reverts when it must not) is counted in
 /// `ghostModelMismatches`, with the action and the revert data of the last one kept for debugging.
@@ -28,6 +30,8 @@ contract LedgerHandler {
     uint256 internal constant N_PAYEES = 5;
     uint256 internal constant MAX_DATASETS = 6;
     uint256 internal constant MAX_GRANTS = 64;
+    /// @notice Batch roots come from a small pool, so several callers anchor the same root.
+    uint256 internal constant N_ROOTS = 6;
     uint256 internal constant BPS = 10_000;
 
     bytes32 internal constant ALGO = keccak256("algorithm:dp-mean:v1");
@@ -72,6 +76,9 @@ contract LedgerHandler {
     address[] public payees;
     /// @notice Index 0 is ETH (address(0)), index 1 the ERC-20.
     address[] public tokens;
+    /// @notice Callers of `anchorBatch`: both executors, the stranger and a consumer (anyone may
+    /// anchor; each under its own address).
+    address[] public anchorers;
 
     // ---------------------------------------------------------------- ghost state
 
@@ -139,6 +146,14 @@ contract LedgerHandler {
         uint64 epoch;
     }
 
+    /// @notice The anchor the ghost state expects for (caller, root): zero count if none.
+    struct AnchorGhost {
+        uint40 anchoredAt;
+        uint32 count;
+    }
+
+    mapping(address executor => mapping(bytes32 root => AnchorGhost)) internal _anchorGhost;
+
     mapping(address token => TokenGhost) internal _tokenGhost;
     /// @notice Cumulative entitlements of the token's current tree, by payee index.
     mapping(address token => uint256[]) internal _cumulative;
@@ -196,6 +211,10 @@ contract LedgerHandler {
         }
         tokens.push(address(0));
         tokens.push(address(d.token));
+        anchorers.push(d.executor);
+        anchorers.push(executor2);
+        anchorers.push(stranger);
+        anchorers.push(consumers[0]);
         for (uint256 t = 0; t < 2; ++t) {
             for (uint256 i = 0; i < N_PAYEES; ++i) {
                 _cumulative[tokens[t]].push(0);
@@ -420,27 +439,34 @@ contract LedgerHandler {
 
     // ================================================================ payment actions
 
-    /// @notice A consumer escrows the price of some uses of a grant for a new job (ETH or ERC-20).
-    /// Mode 7 escrows for an already recorded job id (it must never be captured), mode 8 escrows
-    /// a mismatched token or amount (valid escrow, capture must fail), mode 9 is an invalid call
-    /// (wrong msg.value, zero amount, duplicate escrow id).
+    /// @notice A consumer escrows the price of some uses of a grant for a new job (ETH or ERC-20);
+    /// usually the grantee pays, one time in four the other consumer (a third party: its escrow
+    /// must never be captured, and must not block the grantee's). Mode 7 escrows for an already
+    /// recorded job id (it must never be captured), mode 8 escrows a mismatched token or amount
+    /// (valid escrow, capture must fail), mode 9 is an invalid call (wrong msg.value, zero amount,
+    /// duplicate escrow id) or, half the time for the duplicate, the same (job, grant) by the other
+    /// consumer (a distinct escrow id: valid).
     function escrowPayment(uint256 grantSeed, uint256 seed, uint256 mode) external step("escrow") {
         if (_grants.length == 0) return;
         mode %= 10;
         uint256 kind = _sub(seed, 64) % 3;
         uint256 gi;
         bytes32 jobId;
+        address payer;
         if (mode == 9 && kind == 2 && _escrows.length > 0) {
             EscrowRecord storage dup = _escrows[grantSeed % _escrows.length];
             (gi, jobId) = (dup.grantIdx, dup.jobId);
+            payer = _sub(seed, 33) % 2 == 0 ? dup.payer : consumers[_consumerIndex(dup.payer) ^ 1];
         } else {
             (, gi) = _pickGrant(grantSeed, false, address(0));
             jobId = mode == 7 && recordedJobs.length > 0
                 ? recordedJobs[seed % recordedJobs.length]
                 : keccak256(abi.encode("job", ++_jobCounter));
+            payer = _grants[gi].terms.grantee;
+            if (_sub(seed, 32) % 4 == 0) payer = consumers[_consumerIndex(payer) ^ 1];
         }
         GrantRecord storage r = _grants[gi];
-        EscrowRecord memory e = _escrowTerms(gi, jobId, seed);
+        EscrowRecord memory e = _escrowTerms(gi, jobId, seed, payer);
         if (mode == 8) {
             if (kind == 0) e.amount += 1;
             else e.token = e.token == address(0) ? address(token) : address(0);
@@ -452,12 +478,15 @@ contract LedgerHandler {
         }
         bool expectOk = e.amount != 0 && e.amount <= MAX_PAYMENT && _escrowIndex[e.escrowId] == 0
             && value == (e.token == address(0) ? e.amount : 0);
-        _escrow(e, r.id, value, expectOk);
+        if (_escrow(e, r.id, value, expectOk) && payer != r.terms.grantee) {
+            ++successes["escrowByThirdParty"];
+        }
     }
 
-    /// @dev The escrow a consumer makes for `jobId` on grant `gi`: the price of some of its
-    /// remaining uses (an arbitrary amount for a free grant, which nobody will capture).
-    function _escrowTerms(uint256 gi, bytes32 jobId, uint256 seed)
+    /// @dev The escrow `payer` makes for `jobId` on grant `gi`: the price of some of its
+    /// remaining uses (an arbitrary amount for a free grant, which nobody will capture), under the
+    /// escrow id of (job, grant, payer).
+    function _escrowTerms(uint256 gi, bytes32 jobId, uint256 seed, address payer)
         internal
         view
         returns (EscrowRecord memory e)
@@ -470,16 +499,20 @@ contract LedgerHandler {
         e.token = r.terms.paymentToken;
         e.amount = r.terms.pricePerUse * e.uses;
         if (e.amount == 0) e.amount = 1 + seed % 1e6;
-        e.payer = consumers[_sub(seed, 32) % N_CONSUMERS];
-        e.escrowId = keccak256(abi.encode(jobId, r.id));
+        e.payer = payer;
+        e.escrowId = _escrowId(jobId, r.id, payer);
     }
 
-    /// @dev A consumer escrows for a fresh job on a live grant, as the step before a record.
+    /// @dev The grantee escrows for a fresh job on a live grant, as the step before a record.
     function _escrowFresh(uint256 seed) internal returns (bool, uint256) {
         (bool found, uint256 gi) = _pickGrant(seed, false, address(0));
         if (!found || !_live(_grants[gi])) return (false, 0);
-        EscrowRecord memory e =
-            _escrowTerms(gi, keccak256(abi.encode("job", ++_jobCounter)), _sub(seed, 16));
+        EscrowRecord memory e = _escrowTerms(
+            gi,
+            keccak256(abi.encode("job", ++_jobCounter)),
+            _sub(seed, 16),
+            _grants[gi].terms.grantee
+        );
         if (!_escrow(e, _grants[gi].id, e.token == address(0) ? e.amount : 0, true)) {
             return (false, 0);
         }
@@ -684,7 +717,7 @@ contract LedgerHandler {
         }
         if (entries.length > 1) ++successes["recordMultiGrant"];
         for (uint256 i = 0; i < entries.length; ++i) {
-            _applyUse(job.jobId, entries[i], exec);
+            _applyUse(job.jobId, job.consumer, entries[i], exec);
         }
     }
 
@@ -715,7 +748,8 @@ contract LedgerHandler {
             uint256 due = r.terms.pricePerUse * en.uses;
             if (due != 0) {
                 if (due > MAX_PAYMENT) return false;
-                uint256 idx = _escrowIndex[keccak256(abi.encode(job.jobId, r.id))];
+                // Only the consumer's own escrow is captured, whoever else paid for the job.
+                uint256 idx = _escrowIndex[_escrowId(job.jobId, r.id, job.consumer)];
                 if (idx == 0) return false;
                 EscrowRecord storage e = _escrows[idx - 1];
                 if (e.status != HELD || e.token != r.terms.paymentToken || e.amount != due) {
@@ -745,7 +779,7 @@ contract LedgerHandler {
         return algoOk && job.purpose == r.terms.purpose;
     }
 
-    function _applyUse(bytes32 jobId, Entry memory en, address exec) internal {
+    function _applyUse(bytes32 jobId, address consumer, Entry memory en, address exec) internal {
         GrantRecord storage r = _grants[en.grantIdx];
         uint256 ds = r.terms.datasetId;
         // What the ghost state knew at the moment of this successful consumption.
@@ -761,7 +795,7 @@ contract LedgerHandler {
         r.eps += en.eps;
         uint256 due = r.terms.pricePerUse * en.uses;
         if (due == 0) return;
-        uint256 idx = _escrowIndex[keccak256(abi.encode(jobId, r.id))];
+        uint256 idx = _escrowIndex[_escrowId(jobId, r.id, consumer)];
         if (idx == 0) return _mismatch("record: captured an unknown escrow", "");
         EscrowRecord storage e = _escrows[idx - 1];
         e.status = CAPTURED;
@@ -772,6 +806,41 @@ contract LedgerHandler {
         t.capturedNet += due - fee;
         ghostRevenue[ds][r.terms.paymentToken] += due - fee;
         ++successes["recordPaid"];
+    }
+
+    // ================================================================ anchor actions
+
+    /// @notice Someone anchors a batch root from a small pool: an executor, or anyone who saw the
+    /// root (the other executor, the stranger, a consumer), so one root is often anchored by several
+    /// callers, each under its own address. Mode 7 sends a zero root or an empty batch (refused);
+    /// anchoring a root the caller anchored before is refused too.
+    function anchorBatch(uint256 callerSeed, uint256 rootSeed, uint256 mode)
+        external
+        step("anchor")
+    {
+        address caller = anchorers[callerSeed % anchorers.length];
+        bytes32 root = anchorRoot(rootSeed % N_ROOTS);
+        uint32 count = uint32(_bound(_sub(rootSeed, 1), 1, type(uint32).max));
+        if (mode % 8 == 7) {
+            if (_sub(rootSeed, 2) % 2 == 0) root = bytes32(0);
+            else count = 0;
+        }
+        bool expectOk = root != bytes32(0) && count != 0 && _anchorGhost[caller][root].count == 0;
+        bool sharedRoot;
+        for (uint256 i = 0; i < anchorers.length; ++i) {
+            if (anchorers[i] != caller && _anchorGhost[anchorers[i]][root].count != 0) {
+                sharedRoot = true;
+            }
+        }
+        vm.prank(caller);
+        try usage.anchorBatch(root, count) {
+            _expect("anchor", true, expectOk, "");
+            _anchorGhost[caller][root] =
+                AnchorGhost({anchoredAt: uint40(currentTime), count: count});
+            if (sharedRoot) ++successes["anchorSharedRoot"];
+        } catch (bytes memory err) {
+            _expect("anchor", false, expectOk, err);
+        }
     }
 
     // ================================================================ distribution actions
@@ -980,6 +1049,28 @@ contract LedgerHandler {
         return _cumulative[tok][payeeIdx];
     }
 
+    function anchorerCount() external view returns (uint256) {
+        return anchorers.length;
+    }
+
+    /// @notice Root `i` of the pool the handler anchors from.
+    function anchorRoot(uint256 i) public pure returns (bytes32) {
+        return keccak256(abi.encode("batch", i));
+    }
+
+    function rootCount() external pure returns (uint256) {
+        return N_ROOTS;
+    }
+
+    /// @notice The anchor the ghost state expects for (`executor_`, `root`).
+    function anchorGhost(address executor_, bytes32 root)
+        external
+        view
+        returns (AnchorGhost memory)
+    {
+        return _anchorGhost[executor_][root];
+    }
+
     /// @notice Held escrow amounts of a token according to the ghost state.
     function ghostHeld(address tok) external view returns (uint256 held) {
         TokenGhost storage t = _tokenGhost[tok];
@@ -1087,7 +1178,9 @@ contract LedgerHandler {
         if (!_live(r) || recordCount[e.jobId] != 0) return false;
         if (uint256(r.uses) + e.uses > r.terms.maxUses) return false;
         return r.terms.pricePerUse == 0
-            || (e.token == r.terms.paymentToken && e.amount == r.terms.pricePerUse * e.uses);
+            || (e.payer == r.terms.grantee
+                && e.token == r.terms.paymentToken
+                && e.amount == r.terms.pricePerUse * e.uses);
     }
 
     function _live(GrantRecord storage r) internal view returns (bool) {
@@ -1128,6 +1221,15 @@ contract LedgerHandler {
         ++ghostModelMismatches;
         lastMismatch = what;
         lastMismatchRevert = err;
+    }
+
+    /// @dev The ghost model's escrow id, derived independently of the contracts' library.
+    function _escrowId(bytes32 jobId, bytes32 grantId, address payer)
+        internal
+        pure
+        returns (bytes32)
+    {
+        return keccak256(abi.encode(jobId, grantId, payer));
     }
 
     function _balance(address tok, address who) internal view returns (uint256) {
