@@ -12,8 +12,9 @@ import {EscrowIds, IRevenueVault, MAX_PAYMENT} from "./interfaces/IRevenueVault.
 /// @title RevenueVault
 /// @notice Job escrow, revenue capture, refunds and Merkle-epoch payouts. See {IRevenueVault}.
 /// @dev Solvency: for every token the vault holds at least the amounts of its held escrows plus
-/// `capturedNet - totalClaimed + feesAccrued`; publication is capped by `capturedNet` and claims by the published total, so what
-/// can ever be claimed never exceeds what was captured net of fees.
+/// `capturedNet - totalClaimed + feesAccrued`; publication is capped by `capturedNet` and claims
+/// by the published total, so what can ever be claimed never exceeds what was captured net of
+/// fees.
 contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -109,8 +110,9 @@ contract RevenueVault is IRevenueVault, AccessControl, ReentrancyGuardTransient 
         fee = due * feeBps / _BPS;
         uint256 net = due - fee;
         TokenBook storage book = _books[token];
-        // Cannot truncate: net and fee are at most `due` <= MAX_PAYMENT < 2^88; the sums are bounded by what was
-        // ever escrowed, which a token's supply bounds far below 2^128 (checked arithmetic anyway).
+        // Cannot truncate: net and fee are at most `due` <= MAX_PAYMENT < 2^88; the sums are
+        // bounded by what was ever escrowed, which a token's supply bounds far below 2^128
+        // (and the arithmetic is checked anyway).
         book.capturedNet += uint128(net);
         book.feesAccrued += uint128(fee);
         _revenue[datasetId][token] += net;

@@ -59,9 +59,10 @@ interface IUsageLedger {
     error UsageLedgerPaymentOverflow(uint256 pricePerUse, uint32 uses);
 
     /// @notice One grant's part of a recorded job; `price` is what the consumer paid (gross) and
-    /// `fee` the platform's part of it (`RevenueVault.Captured` reports the net). With `JobRecorded`, `GrantIssued` and the
-    /// registry's version events it is everything a provenance query needs (the version's
-    /// commitment is bound by the receipt and by `DataRegistry.versionOf`).
+    /// `fee` the platform's part of it (`RevenueVault.Captured` reports the net). With
+    /// `JobRecorded`, `GrantIssued` and the registry's version events it is everything a
+    /// provenance query needs (the version's commitment is bound by the receipt and by
+    /// `DataRegistry.versionOf`).
     event UsageRecorded(
         bytes32 indexed jobId,
         bytes32 indexed grantId,
