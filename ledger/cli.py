@@ -25,6 +25,7 @@ from ledger.chain.deploy import manifest_path
 from ledger.chain.embedded import ChainStatus, EmbeddedChain
 from ledger.chain.sender import SendPolicy, TxSender
 from ledger.errors import LedgerError
+from ledger.indexer.cli import index_command
 from ledger.settings import get_settings
 
 __all__ = ["app"]
@@ -161,6 +162,9 @@ def deploy(
     _console.print(f"chain {deployment.chain_id}: {verb}; manifest {path}")
     for name, address in deployment.addresses.items():
         _console.print(f"  {name:<13} {address}")
+
+
+app.command(name="index")(index_command)
 
 
 def main() -> None:

@@ -13,10 +13,18 @@ Errors of the libraries underneath (web3, subprocess, json) are translated at th
     ├── DeploymentError           the chain's deployment manifest is missing or does not match
     │   ├── DeploymentNotFoundError   no manifest for this chain id
     │   └── DeploymentMismatchError   the chain holds contracts from other artifacts
+    ├── StoreError                the database cannot be opened or migrated
+    │   ├── DatabaseUnavailableError  the database URL cannot be opened (names LEDGER_DATABASE_URL)
+    │   └── MigrationError            applying the Alembic migrations failed
+    ├── IndexerError              the event index cannot follow the chain
+    │   ├── EventMappingError     the event-to-table mapping does not fit the contracts' ABI
+    │   ├── IndexMismatchError    the database holds the index of another chain or deployment
+    │   └── StaleDeploymentError  the manifest's deploy block is not on the chain any more
     └── ChainError                talking to the chain failed
         ├── RpcUnavailableError   the node is unreachable or keeps failing
         ├── WrongChainError       the node's chain id is not the expected one
         ├── TransactionFailedError    a transaction was not sent, reverted or not confirmed
+        ├── LogQueryError         the node refuses eth_getLogs even for a single block
         ├── ContractRevert        a call reverted with a known error; one subclass per custom
         │                         error in ``ledger.chain.reverts`` (e.g. AccessGrantsRevoked)
         └── AnvilError            the embedded anvil node could not be started or answered wrongly
@@ -35,13 +43,21 @@ __all__ = [
     "ChainError",
     "CompilationError",
     "ContractRevert",
+    "DatabaseUnavailableError",
     "DeploymentError",
     "DeploymentMismatchError",
     "DeploymentNotFoundError",
+    "EventMappingError",
+    "IndexMismatchError",
+    "IndexerError",
     "InvalidGrantError",
     "LedgerError",
+    "LogQueryError",
+    "MigrationError",
     "RpcUnavailableError",
     "SettingsError",
+    "StaleDeploymentError",
+    "StoreError",
     "TransactionFailedError",
     "WrongChainError",
 ]
@@ -183,3 +199,93 @@ class AnvilNotFoundError(AnvilError):
         super().__init__(
             f"no anvil executable at {path}; run `make setup` to install the toolchain from npm"
         )
+
+
+class StoreError(LedgerError):
+    """Raised when the database cannot be opened, queried or migrated."""
+
+
+class DatabaseUnavailableError(StoreError):
+    """Raised when the database URL cannot be opened; names ``LEDGER_DATABASE_URL``.
+
+    `url` is shown with its password hidden.
+    """
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(
+            f"the database at {url} is unavailable ({reason}); check LEDGER_DATABASE_URL, "
+            "or unset it to use the SQLite file in the data dir"
+        )
+
+
+class MigrationError(StoreError):
+    """Raised when applying the Alembic migrations to the database fails."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"migrating the database at {url} failed: {reason}")
+
+
+class IndexerError(LedgerError):
+    """Raised when the event index cannot follow the chain."""
+
+
+class EventMappingError(IndexerError):
+    """Raised when the event-to-table mapping names an event or parameter the ABI lacks.
+
+    `suggestion` is the closest name the ABI has, if any: a renamed parameter is a one-line
+    edit of ``ledger/indexer/mapping.py``.
+    """
+
+    def __init__(
+        self, contract: str, event: str, reason: str, *, suggestion: str | None = None
+    ) -> None:
+        self.contract = contract
+        self.event = event
+        self.reason = reason
+        self.suggestion = suggestion
+        message = f"event mapping of {contract}.{event}: {reason}"
+        if suggestion:
+            message += f"; did you mean {suggestion!r}?"
+        super().__init__(message + " (edit ledger/indexer/mapping.py)")
+
+
+class IndexMismatchError(IndexerError):
+    """Raised when the database already holds the index of another chain or deployment."""
+
+    def __init__(self, chain_id: int, expected: str, found: str) -> None:
+        self.chain_id = chain_id
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"the database indexes chain {chain_id} deployed at block hash {found}, but the "
+            f"deployment manifest says {expected}; run `ledger index --reset` to start over, "
+            "or point LEDGER_DATABASE_URL at another database"
+        )
+
+
+class StaleDeploymentError(IndexerError):
+    """Raised when the deployment manifest's deploy block is not on the chain any more."""
+
+    def __init__(self, chain_id: int, block: int, expected: str, found: str | None) -> None:
+        self.chain_id = chain_id
+        self.block = block
+        self.expected = expected
+        self.found = found
+        super().__init__(
+            f"chain {chain_id} has {'block hash ' + found if found else 'no block'} at the "
+            f"deploy block {block}, not the manifest's {expected}: the chain was reset or "
+            "reorganised; run `ledger deploy`, then `ledger index --reset`"
+        )
+
+
+class LogQueryError(ChainError):
+    """Raised when the node refuses ``eth_getLogs`` even for a range of one block."""
+
+    def __init__(self, block: int, reason: str) -> None:
+        self.block = block
+        self.reason = reason
+        super().__init__(f"the node refuses the logs of block {block}: {reason}")

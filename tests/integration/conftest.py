@@ -9,6 +9,11 @@ from web3 import Web3
 
 from ledger.chain.anvil import Anvil
 from tests.integration.chain import LedgerContracts, deploy_ledger, dev_accounts
+from tests.integration.databases import (  # noqa: F401 - fixtures for every integration test
+    database_url,
+    postgres_database,
+    postgres_server,
+)
 
 
 @pytest.fixture(scope="module")

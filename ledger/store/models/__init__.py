@@ -1,0 +1,83 @@
+"""The database tables (SQLModel): the indexer's own, and one module per contract."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from ledger.store.models.base import CreatedRow, LoggedRow
+from ledger.store.models.chain import ChainEvent, IndexCursor, IndexedBlock
+from ledger.store.models.grants import (
+    GrantConsumption,
+    GrantRecord,
+    GrantStatus,
+    NonceInvalidation,
+    Revocation,
+)
+from ledger.store.models.registry import (
+    Dataset,
+    DatasetVersion,
+    Executor,
+    ExecutorChange,
+    OwnershipEpoch,
+    RevenueSplit,
+    Transfer,
+)
+from ledger.store.models.usage import BatchAnchor, JobRecord, UsageRecord
+from ledger.store.models.vault import Capture, Claim, EpochRecord, Escrow, EscrowStatus, Refund
+
+__all__ = [
+    "DERIVED_TABLES",
+    "BatchAnchor",
+    "Capture",
+    "ChainEvent",
+    "Claim",
+    "CreatedRow",
+    "Dataset",
+    "DatasetVersion",
+    "EpochRecord",
+    "Escrow",
+    "EscrowStatus",
+    "Executor",
+    "ExecutorChange",
+    "GrantConsumption",
+    "GrantRecord",
+    "GrantStatus",
+    "IndexCursor",
+    "IndexedBlock",
+    "JobRecord",
+    "LoggedRow",
+    "NonceInvalidation",
+    "OwnershipEpoch",
+    "Refund",
+    "RevenueSplit",
+    "Revocation",
+    "Transfer",
+    "UsageRecord",
+    "metadata",
+]
+
+#: Every table derived from events (everything but events, cursor and blocks).
+DERIVED_TABLES: tuple[type[SQLModel], ...] = (
+    Dataset,
+    DatasetVersion,
+    OwnershipEpoch,
+    Transfer,
+    RevenueSplit,
+    ExecutorChange,
+    Executor,
+    GrantRecord,
+    GrantConsumption,
+    Revocation,
+    NonceInvalidation,
+    JobRecord,
+    UsageRecord,
+    BatchAnchor,
+    Escrow,
+    Capture,
+    Refund,
+    EpochRecord,
+    Claim,
+)
+
+#: The metadata of every table above (what the migrations must create).
+metadata = SQLModel.metadata
