@@ -65,15 +65,21 @@ fmt: setup ## Format Python and Solidity
 compile: setup ## Compile contracts into ledger/artifacts (commit the result)
 	$(PY) scripts/compile
 
-bench-core: setup ## Core benchmarks (indexer backfill vs eth_getLogs) into benchmarks/results/
+bench-core: setup ## Core benchmarks (indexer backfill; grant check index vs eth_call) into benchmarks/results/
 	$(PY) benchmarks/bench_core_indexer.py
+	$(PY) benchmarks/bench_core_grants.py
 
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py
 	FOUNDRY_TEST=benchmarks/gas $(FORGE) snapshot --snap .gas-snapshot
 
-run: setup ## Run the product on embedded defaults (for now: the toolchain and contracts it ships)
+run: setup ## Run the product on embedded defaults: chain up, contracts deployed, indexer following
 	$(VENV)/bin/ledger info
+	$(VENV)/bin/ledger chain up
+	$(VENV)/bin/ledger deploy
+	@echo "Chain and contracts are up; following the chain into the index (Ctrl-C stops it,"
+	@echo "the chain keeps running: stop it with $(VENV)/bin/ledger chain down)."
+	$(VENV)/bin/ledger index --follow
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf out cache crytic-export .pytest_cache .mypy_cache .ruff_cache

@@ -92,10 +92,7 @@ def info(as_json: JsonOption = False) -> None:
         state = {True: "fresh", False: "[red]stale: run `make compile`[/red]", None: "shipped"}
         table.add_row(item["name"], f"{item['runtime_bytes']:,}", state[item["fresh"]])
     _console.print(table)
-    _console.print(
-        "The service (embedded chain, indexer, API and console) is not built yet; "
-        "see README.md for what exists today."
-    )
+    _console.print("Next: `ledger chain up`, `ledger deploy`, `ledger index --follow`.")
 
 
 def _print_chain(status: ChainStatus, as_json: bool) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
@@ -24,6 +24,7 @@ from ledger.rights.typed_data import Grant, grant_as_tuple
 __all__ = [
     "ANY_CATALOG_ALGORITHM",
     "Decision",
+    "GrantTerms",
     "GrantStatus",
     "JobRequest",
     "Reason",
@@ -53,6 +54,29 @@ class Reason(enum.StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     EXECUTOR_NOT_ALLOWED = "executor_not_allowed"
     UNKNOWN_DATASET = "unknown_dataset"
+
+
+class GrantTerms(Protocol):
+    """The terms `decide` reads: a `Grant`, or a lighter row from the index."""
+
+    @property
+    def dataset_id(self) -> int: ...
+    @property
+    def grantee(self) -> str: ...
+    @property
+    def algorithm_hash(self) -> bytes: ...
+    @property
+    def purpose(self) -> bytes: ...
+    @property
+    def valid_from(self) -> int: ...
+    @property
+    def valid_until(self) -> int: ...
+    @property
+    def max_uses(self) -> int: ...
+    @property
+    def epsilon_budget(self) -> int: ...
+    @property
+    def nonce(self) -> int: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +125,7 @@ class Decision:
 _ALLOWED: Final = Decision(True)
 
 
-def decide(grant: Grant, status: GrantStatus, job: JobRequest) -> Decision:
+def decide(grant: GrantTerms, status: GrantStatus, job: JobRequest) -> Decision:
     """Whether `grant` (in `status`) allows `job`; the checks run in the contract's order."""
     if status.dataset_owner_epoch is None:
         return Decision.no(Reason.UNKNOWN_DATASET, f"dataset {grant.dataset_id} is not registered")
