@@ -21,6 +21,7 @@ from ledger.indexer.spec import Const, EventMap, to, touch
 from ledger.store.models import (
     BatchAnchor,
     Capture,
+    CatalogChange,
     Claim,
     Dataset,
     DatasetVersion,
@@ -166,6 +167,10 @@ EVENT_MAP: Final[Mapping[tuple[str, str], EventMap]] = MappingProxyType(
             rows=(to(NonceInvalidation, grantor="grantor", min_nonce="minNonce"),),
             touches=(touch("grants", grantor="grantor"),),
         ),
+        ("AccessGrants", "CatalogAlgorithmSet"): EventMap(
+            rows=(to(CatalogChange, algorithm_hash="algorithmHash", listed="listed"),),
+            touches=(touch("catalog_algorithms", algorithm_hash="algorithmHash"),),
+        ),
         # UsageLedger
         ("UsageLedger", "JobRecorded"): EventMap(
             rows=(
@@ -261,7 +266,6 @@ RAW_ONLY: Final = frozenset(
         ("DataRegistry", "Approval"),
         ("DataRegistry", "ApprovalForAll"),
         ("DataRegistry", "BaseURIChanged"),
-        ("AccessGrants", "CatalogAlgorithmSet"),
         ("AccessGrants", "EIP712DomainChanged"),
         ("RevenueVault", "FeeChanged"),
         ("RevenueVault", "FeesWithdrawn"),

@@ -1,4 +1,5 @@
-"""Recomputing state rows (datasets, grants, escrows, executors) from the event tables.
+"""Recomputing state rows (datasets, grants, escrows, executors, the algorithm catalog) from the
+event tables.
 
 A state row's changing columns are a function of append-only event tables: a grant's uses are
 the totals of its latest ``GrantConsumed``, its status follows its first revocation, and so on.
@@ -20,6 +21,8 @@ from sqlmodel import Session, SQLModel
 from ledger.indexer.rows import Touched
 from ledger.store.models import (
     Capture,
+    CatalogAlgorithm,
+    CatalogChange,
     Dataset,
     DatasetVersion,
     Escrow,
@@ -235,12 +238,37 @@ def _refresh_executors(session: Session, keys: Keys) -> None:
             session.execute(insert(executors), rows)
 
 
+def _refresh_catalog(session: Session, keys: Keys) -> None:
+    catalog = table_of(CatalogAlgorithm)
+    for part in _chunks(_single(keys, "algorithm_hash")):
+        first = _first_per_key(session, CatalogChange, "algorithm_hash", part, newest=False)
+        last = _first_per_key(session, CatalogChange, "algorithm_hash", part, newest=True)
+        session.execute(delete(catalog).where(catalog.c.algorithm_hash.in_(part)))
+        rows = [
+            {
+                "algorithm_hash": algorithm_hash,
+                "listed": last[algorithm_hash]["listed"],
+                "block_number": first[algorithm_hash]["block_number"],
+                "log_index": first[algorithm_hash]["log_index"],
+                "tx_hash": first[algorithm_hash]["tx_hash"],
+                "block_time": first[algorithm_hash]["block_time"],
+                "updated_block": last[algorithm_hash]["block_number"],
+                "updated_at": last[algorithm_hash]["block_time"],
+            }
+            for algorithm_hash in part
+            if algorithm_hash in last  # else every change of it was rolled back
+        ]
+        if rows:
+            session.execute(insert(catalog), rows)
+
+
 #: The state tables the mapping may touch, by name.
 STATES: Final[Mapping[str, Callable[[Session, Keys], None]]] = {
     "datasets": _refresh_datasets,
     "grants": _refresh_grants,
     "escrows": _refresh_escrows,
     "executors": _refresh_executors,
+    "catalog_algorithms": _refresh_catalog,
 }
 
 

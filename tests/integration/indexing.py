@@ -13,6 +13,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine, select
+from sqlmodel import SQLModel
 from web3 import Web3
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -81,8 +82,9 @@ def index_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     """Every raw event and derived row, by table, in key order: what two indexes of the same
     chain must agree on."""
     result: dict[str, list[dict[str, Any]]] = {}
+    models: tuple[type[SQLModel], ...] = (ChainEvent, *DERIVED_TABLES)
     with engine.connect() as connection:
-        for model in (ChainEvent, *DERIVED_TABLES):
+        for model in models:
             table = table_of(model)
             rows = connection.execute(select(table).order_by(*table.primary_key.columns))
             result[table.name] = [dict(row) for row in rows.mappings()]
@@ -137,13 +139,14 @@ class Scenario:
     job_id: str
     anchor_root: str
     claim: int
+    catalog: dict[str, bool]
 
 
 def drive_every_event(ledger: LedgerContracts) -> Scenario:
     """Send one of every transaction the product uses, so that every mapped event is emitted:
     register, publishVersion, setRevenueSplit, setExecutor (on and off), issue, issueWithSig,
     escrow, recordUsage, refund, revoke, invalidateNonces, anchorBatch, publishEpoch, claim,
-    transferFrom."""
+    transferFrom, setCatalogAlgorithm (one algorithm listed, another listed then delisted)."""
     w3 = ledger.w3
     owner = local_account(w3, "index:owner")
     owner2 = local_account(w3, "index:owner2")
@@ -206,6 +209,10 @@ def drive_every_event(ledger: LedgerContracts) -> Scenario:
     transact(vault.functions.claim(ZERO_ADDRESS, other, claim, []), other)
 
     transact(registry.functions.transferFrom(owner.address, other, datasets["two"]), owner.address)
+
+    listed, delisted = keccak(text="algorithm:dp-histogram:v1"), keccak(text="algorithm:retired")
+    for algorithm, value in ((listed, True), (delisted, True), (delisted, False)):
+        transact(grants.functions.setCatalogAlgorithm(algorithm, value), ledger.admin)
     rpc(w3, "evm_mine")
     return Scenario(
         owner=owner,
@@ -219,4 +226,5 @@ def drive_every_event(ledger: LedgerContracts) -> Scenario:
         job_id="0x" + job.hex(),
         anchor_root="0x" + root.hex(),
         claim=claim,
+        catalog={"0x" + listed.hex(): True, "0x" + delisted.hex(): False},
     )

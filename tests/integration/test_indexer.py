@@ -135,6 +135,11 @@ def test_every_event_lands_in_its_table(
     assert (epoch["epoch"], epoch["total"]) == (1, s.claim)
     (claim,) = tables["claims"]
     assert (claim["account"], claim["amount"], claim["cumulative"]) == (s.other, s.claim, s.claim)
+    catalog = {row["algorithm_hash"]: row["listed"] for row in tables["catalog_algorithms"]}
+    assert catalog == s.catalog
+    changes = [(r["algorithm_hash"], r["listed"]) for r in tables["catalog_changes"]]
+    assert [listed for _, listed in changes] == [True, True, False]
+    assert {algorithm for algorithm, _ in changes} == set(s.catalog)
 
 
 def test_index_agrees_with_the_contracts(
@@ -167,6 +172,10 @@ def test_index_agrees_with_the_contracts(
         allowed = ledger.registry.functions.isExecutor(row["dataset_id"], row["executor"]).call()
         epoch = ledger.registry.functions.ownerEpochOf(row["dataset_id"]).call()
         assert row["allowed"] == allowed or row["owner_epoch"] != epoch
+    assert tables["catalog_algorithms"], "the scenario lists no catalog algorithm"
+    for row in tables["catalog_algorithms"]:
+        algorithm = bytes.fromhex(row["algorithm_hash"][2:])
+        assert row["listed"] == ledger.grants.functions.isCatalogAlgorithm(algorithm).call()
 
 
 def test_second_run_writes_nothing_new(

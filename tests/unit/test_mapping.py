@@ -19,6 +19,8 @@ from ledger.indexer.spec import EventMap, to
 from ledger.indexer.validate import unclassified_events, validate_mapping
 from ledger.store.models import (
     BatchAnchor,
+    CatalogAlgorithm,
+    CatalogChange,
     Dataset,
     DatasetVersion,
     Escrow,
@@ -196,13 +198,32 @@ def test_touches_collect_the_entities_to_recompute() -> None:
             "Refunded",
             {"escrowId": "0xe1", "payer": "0xp", "token": "0x0", "amount": 1},
         ),
+        decoded("AccessGrants", "CatalogAlgorithmSet", {"algorithmHash": "0xa1", "listed": True}),
+        decoded("AccessGrants", "CatalogAlgorithmSet", {"algorithmHash": "0xa1", "listed": False}),
     ]
     touched = Projector().touched((e.contract, e.event, e.args) for e in events)
     assert touched == {
         "grants": {("grant_id",): {("0xg1",)}, ("grantor",): {("0xabc",)}},
         "executors": {("dataset_id", "executor", "owner_epoch"): {(2, "0xe", 1)}},
         "escrows": {("escrow_id",): {("0xe1",)}},
+        "catalog_algorithms": {("algorithm_hash",): {("0xa1",)}},
     }
+
+
+def test_catalog_event_writes_a_change_and_touches_the_listing() -> None:
+    assert ("AccessGrants", "CatalogAlgorithmSet") not in RAW_ONLY
+    algorithm = "0x" + "c4" * 32
+    args = {"algorithmHash": algorithm, "listed": False}
+    projection = Projector().project([decoded("AccessGrants", "CatalogAlgorithmSet", args)])
+    (change,) = projection.rows[CatalogChange]
+    assert (change["algorithm_hash"], change["listed"], change["block_number"]) == (
+        algorithm,
+        False,
+        5,
+    )
+    assert set(change) == set(CatalogChange.model_fields)
+    assert CatalogAlgorithm not in projection.rows, "the state row is recomputed, not written"
+    assert projection.touched == {"catalog_algorithms": {("algorithm_hash",): {(algorithm,)}}}
 
 
 def test_const_values_and_struct_paths() -> None:

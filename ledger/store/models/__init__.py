@@ -7,6 +7,8 @@ from sqlmodel import SQLModel
 from ledger.store.models.base import CreatedRow, LoggedRow
 from ledger.store.models.chain import ChainEvent, IndexCursor, IndexedBlock
 from ledger.store.models.grants import (
+    CatalogAlgorithm,
+    CatalogChange,
     GrantConsumption,
     GrantRecord,
     GrantStatus,
@@ -29,6 +31,8 @@ __all__ = [
     "DERIVED_TABLES",
     "BatchAnchor",
     "Capture",
+    "CatalogAlgorithm",
+    "CatalogChange",
     "ChainEvent",
     "Claim",
     "CreatedRow",
@@ -69,6 +73,8 @@ DERIVED_TABLES: tuple[type[SQLModel], ...] = (
     GrantConsumption,
     Revocation,
     NonceInvalidation,
+    CatalogChange,
+    CatalogAlgorithm,
     JobRecord,
     UsageRecord,
     BatchAnchor,

@@ -2,9 +2,10 @@
 
 `LoggedRow` is the base of append-only tables, one row per event, keyed by the event's natural
 key, its position ``(block_number, log_index)`` on the chain. `CreatedRow` is the base of state
-tables (datasets, grants, escrows, executors), keyed by the entity's own id: it records the event
-that created the entity and the last block that changed it. Rolling back to block ``n`` deletes
-every row with ``block_number > n`` from both kinds; state rows are then recomputed.
+tables (datasets, grants, escrows, executors, catalog algorithms), keyed by the entity's own id:
+it records the event that created the entity and the last block that changed it. Rolling back
+to block ``n`` deletes every row with ``block_number > n`` from both kinds; state rows are then
+recomputed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""AccessGrants: grants with their terms and current state, consumptions and revocations."""
+"""AccessGrants: grants with their terms and current state, consumptions and revocations, and
+the algorithm catalog (its changes and the current listing)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from ledger.store.models.base import ADDRESS_LENGTH, HASH_LENGTH, CreatedRow, Lo
 from ledger.store.types import UInt256
 
 __all__ = [
+    "CatalogAlgorithm",
+    "CatalogChange",
     "GrantBase",
     "GrantConsumption",
     "GrantRecord",
@@ -89,3 +92,22 @@ class NonceInvalidation(LoggedRow, table=True):
 
     grantor: str = Field(max_length=ADDRESS_LENGTH, index=True)
     min_nonce: int = Field(sa_type=UInt256)
+
+
+class CatalogChange(LoggedRow, table=True):
+    """A ``CatalogAlgorithmSet`` event: an algorithm listed in or delisted from the catalog."""
+
+    __tablename__ = "catalog_changes"
+
+    algorithm_hash: str = Field(max_length=HASH_LENGTH, index=True)
+    listed: bool
+
+
+class CatalogAlgorithm(CreatedRow, table=True):
+    """Whether an algorithm is listed in the catalog (what grants for ``ANY_CATALOG_ALGORITHM``
+    allow), after its latest ``CatalogAlgorithmSet``; an algorithm never set has no row."""
+
+    __tablename__ = "catalog_algorithms"
+
+    algorithm_hash: str = Field(primary_key=True, max_length=HASH_LENGTH)
+    listed: bool
