@@ -84,7 +84,8 @@ class IndexerOptions:
         target_logs: Logs aimed at per range (and so per database transaction).
         reorg_window: Recent block hashes kept to find a fork point; a deeper reorg re-indexes
             from the deploy block.
-        max_restarts: Times one run may start over because the chain moved under it.
+        max_restarts: Times one run may start over because the chain reorganised under it or
+            another indexer on the same database moved the cursor first; one more fails the run.
     """
 
     confirmations: int = 1
@@ -191,11 +192,19 @@ class Indexer:
             LogQueryError: the node refuses the logs of a single block.
             MigrationError: the database is not migrated to the ledger's revision.
             DatabaseUnavailableError: the database cannot be reached.
-            IndexerError: the chain kept reorganising under the run.
+            IndexerError: the chain kept reorganising under the run, or another indexer kept
+                moving the cursor (more than ``max_restarts`` times), or a write broke a
+                constraint of the database while the cursor stayed put (a bug, not a race: the
+                message names the table and constraint).
         """
         with self._lock:
             try:
                 return self._run(stop)
+            except IntegrityError as exc:
+                raise IndexerError(
+                    f"indexing chain {self.chain_id} broke a constraint of the database "
+                    f"({_integrity_detail(exc)})"
+                ) from exc
             except (OperationalError, InterfaceError) as exc:
                 reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
                 raise DatabaseUnavailableError(redact(self._engine.url), reason) from None
@@ -251,7 +260,14 @@ class Indexer:
                 return RunReport(start, position.number, target, events, chunks, tuple(rollbacks))
             except CursorMoved as exc:
                 # Another indexer on this database got there first: it made the progress, so
-                # this is no failure; carry on from where it left the cursor.
+                # this is no failure; carry on from where it left the cursor, a bounded number
+                # of times (a cursor that keeps moving under every chunk is not progress).
+                restarts += 1
+                if restarts >= self.options.max_restarts:
+                    raise IndexerError(
+                        f"another indexer kept moving the cursor of chain {self.chain_id} "
+                        f"through {restarts} attempts ({exc}); run `ledger index` again"
+                    ) from None
                 _log.info("indexer: continuing after another indexer (%s)", exc)
             except ChainMoved as exc:
                 restarts += 1
@@ -370,10 +386,23 @@ class Indexer:
                 self._move(session, fetched.start, new)
                 prune_blocks(session, below=end.number - self.options.reorg_window)
                 session.commit()
-            except IntegrityError:
+            except IntegrityError as exc:
                 session.rollback()
-                raise CursorMoved("rows of this chunk were written by another indexer") from None
-        return new
+                error = exc
+            else:
+                return new
+        # Rows of the chunk exist already. That is a race only if another indexer wrote them,
+        # and then it also moved the cursor off where this chunk starts; otherwise it is a bug
+        # (a mapping or state refresher writing a row twice) and retrying would spin forever.
+        if self._load_position() != fetched.start:
+            raise CursorMoved(
+                f"another indexer wrote rows of this chunk ({_integrity_detail(error)})"
+            )
+        raise IndexerError(
+            f"indexing blocks {fetched.start.number + 1}..{end.number} of chain {self.chain_id} "
+            f"broke a constraint of the database while no other indexer moved the cursor "
+            f"({_integrity_detail(error)})"
+        ) from error
 
     def _move(self, session: Session, expected: Position, new: Position) -> None:
         move_cursor(
@@ -388,6 +417,18 @@ class Indexer:
     def _report(self, start: int, target: int, block: int, events: int) -> None:
         if self._progress is not None:
             self._progress(IndexProgress(start, max(target, block), block, events))
+
+
+def _integrity_detail(exc: IntegrityError) -> str:
+    """The table and constraint an integrity error names, as far as the driver tells."""
+    orig = exc.orig
+    diag = getattr(orig, "diag", None)  # psycopg
+    table = getattr(diag, "table_name", None)
+    constraint = getattr(diag, "constraint_name", None)
+    message = str(orig if orig is not None else exc).strip().splitlines()[0]
+    if table or constraint:
+        return f"table {table or '?'}, constraint {constraint or '?'}: {message}"
+    return message  # SQLite: "UNIQUE constraint failed: <table>.<column>, ..."
 
 
 def _time(event: DecodedEvent) -> datetime:
