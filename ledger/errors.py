@@ -16,6 +16,11 @@ Errors of the libraries underneath (web3, subprocess, json) are translated at th
     ├── StoreError                the database cannot be opened or migrated
     │   ├── DatabaseUnavailableError  the database URL cannot be opened (names LEDGER_DATABASE_URL)
     │   └── MigrationError            applying the Alembic migrations failed
+    ├── MerkleError               a Merkle tree cannot be built, read or proved
+    │   ├── MerkleEncodingError   a value does not fit the tree's leaf encoding (also a ValueError)
+    │   ├── MerkleEmptyTreeError  a tree of no values (also a ValueError)
+    │   ├── MerkleLeafNotFoundError   the value or index is not a leaf (also a LookupError)
+    │   └── MerkleFormatError     a dump, root or proof is malformed or does not hash up
     ├── IndexerError              the event index cannot follow the chain
     │   ├── EventMappingError     the event-to-table mapping does not fit the contracts' ABI
     │   ├── IndexMismatchError    the database holds the index of another chain or deployment
@@ -53,6 +58,11 @@ __all__ = [
     "InvalidGrantError",
     "LedgerError",
     "LogQueryError",
+    "MerkleEmptyTreeError",
+    "MerkleEncodingError",
+    "MerkleError",
+    "MerkleFormatError",
+    "MerkleLeafNotFoundError",
     "MigrationError",
     "RpcUnavailableError",
     "SettingsError",
@@ -227,6 +237,57 @@ class MigrationError(StoreError):
         self.url = url
         self.reason = reason
         super().__init__(f"migrating the database at {url} failed: {reason}")
+
+
+class MerkleError(LedgerError):
+    """Raised when a Merkle tree cannot be built, read or proved."""
+
+
+class MerkleEncodingError(MerkleError, ValueError):
+    """Raised when a leaf value does not fit the tree's leaf encoding, or a type is not an ABI type.
+
+    `index` is the value's position in the input, if known; a bad type has `value` None.
+    """
+
+    def __init__(self, index: int | None, abi_type: str, value: object, reason: str) -> None:
+        self.index = index
+        self.abi_type = abi_type
+        self.value = value
+        self.reason = reason
+        if value is None and index is None:
+            message = f"leaf encoding: {abi_type!r} is {reason}"
+        else:
+            subject = "" if index is None else f"value {index}: "
+            message = f"{subject}{value!r} does not fit ABI type {abi_type!r}: {reason}"
+        super().__init__(message)
+
+
+class MerkleEmptyTreeError(MerkleError, ValueError):
+    """Raised when a tree is built from no values (a Merkle tree needs at least one leaf)."""
+
+    def __init__(self) -> None:
+        super().__init__("a Merkle tree needs at least one value, got none")
+
+
+class MerkleLeafNotFoundError(MerkleError, LookupError):
+    """Raised when a value index is out of range, or a value is not a leaf of the tree."""
+
+    def __init__(self, *, index: int | None = None, value: object = None, size: int) -> None:
+        self.index = index
+        self.value = value
+        self.size = size
+        what = f"index {index}" if index is not None else f"value {value!r}"
+        super().__init__(f"{what} is not a leaf of this tree of {size} values")
+
+
+class MerkleFormatError(MerkleError, ValueError):
+    """Raised when a tree dump, a root or a proof is malformed or does not hash up; `field` names
+    the part (e.g. ``tree[3]``, ``values[0].treeIndex``, ``proof[1]``)."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"Merkle tree {field}: {reason}")
 
 
 class IndexerError(LedgerError):
