@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 __all__ = [
     "AnvilError",
@@ -152,9 +153,10 @@ class RpcUnavailableError(ChainError):
     """Raised when the JSON-RPC node cannot be reached or keeps failing after retries."""
 
     def __init__(self, url: str, reason: str, hint: str = "check LEDGER_RPC_URL") -> None:
-        self.url = url
+        # RPC URLs often carry an API key in the path or credentials: show only the endpoint.
+        self.url = _endpoint(url)
         self.reason = reason
-        super().__init__(f"the chain node at {url} is unavailable ({reason}); {hint}")
+        super().__init__(f"the chain node at {self.url} is unavailable ({reason}); {hint}")
 
 
 class WrongChainError(ChainError):
@@ -350,3 +352,12 @@ class LogQueryError(ChainError):
         self.block = block
         self.reason = reason
         super().__init__(f"the node refuses the logs of block {block}: {reason}")
+
+
+def _endpoint(url: str) -> str:
+    """`url` reduced to scheme, host and port (no credentials, path or query)."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return "<the configured node>"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"

@@ -11,6 +11,7 @@ import functools
 import re
 from pathlib import Path
 from typing import Annotated, Final
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +28,9 @@ ANVIL_DEV_KEYS: Final = (
     "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
 )
 _KEY = re.compile(r"0x[0-9a-fA-F]{64}")
-_RPC_SCHEMES: Final = ("http://", "https://", "ws://", "wss://")
+_RPC_SCHEMES: Final = ("http://", "https://")
+_SECP256K1_N: Final = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+_LOOPBACK: Final = ("127.0.0.1", "localhost", "::1")
 _DB_SCHEMES: Final = ("sqlite://", "postgresql://", "postgresql+psycopg://")
 
 
@@ -63,22 +66,27 @@ class Settings(BaseSettings):
     @classmethod
     def _check_rpc_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(_RPC_SCHEMES):
-            raise ValueError("must start with http://, https://, ws:// or wss://")
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(_DB_SCHEMES):
-            raise ValueError("must be a sqlite:// or postgresql:// URL")
+            raise ValueError("must be a sqlite://, postgresql:// or postgresql+psycopg:// URL")
         return value
 
     @field_validator("executor_key")
     @classmethod
     def _check_executor_key(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not _KEY.fullmatch(value.get_secret_value()):
-            # Never echo the value: it may be a real key with a typo.
+        if value is None:
+            return None
+        # Never echo the value: it may be a real key with a typo.
+        secret = value.get_secret_value()
+        if not _KEY.fullmatch(secret):
             raise ValueError("must be 0x followed by 64 hexadecimal digits")
+        if not 0 < int(secret, 16) < _SECP256K1_N:
+            raise ValueError("must be a valid secp256k1 private key (0 < key < curve order)")
         return value
 
     @property
@@ -108,7 +116,14 @@ class Settings(BaseSettings):
             SettingsError: no key is set and the chain is not the embedded one.
         """
         if self.executor_key is not None:
-            return self.executor_key.get_secret_value()
+            key = self.executor_key.get_secret_value()
+            host = urlsplit(self.rpc_url).hostname if self.rpc_url else "127.0.0.1"
+            if key.lower() in ANVIL_DEV_KEYS and host not in _LOOPBACK:
+                raise SettingsError(
+                    "LEDGER_EXECUTOR_KEY",
+                    "anvil's public development keys are refused for a non-local LEDGER_RPC_URL",
+                )
+            return key
         if self.embedded:
             return ANVIL_DEV_KEYS[0]
         raise SettingsError(
@@ -129,7 +144,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "?"
-        raise SettingsError(f"LEDGER_{field.upper()}", first["msg"]) from None
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise SettingsError(f"LEDGER_{field.upper()}", message) from None
 
 
 @functools.cache

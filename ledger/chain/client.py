@@ -62,4 +62,5 @@ def call(fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
             raise decoded from None
         raise ContractRevert("unknown", {"data": str(exc.data)}) from None
     except (requests.RequestException, OSError) as exc:
-        raise RpcUnavailableError(str(fn.w3.provider), type(exc).__name__) from None
+        endpoint = str(getattr(fn.w3.provider, "endpoint_uri", "") or "")
+        raise RpcUnavailableError(endpoint, type(exc).__name__) from None

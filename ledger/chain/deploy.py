@@ -18,6 +18,7 @@ from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
+from web3.exceptions import BlockNotFound
 
 from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact
 from ledger.chain.sender import TxSender
@@ -162,7 +163,7 @@ def deploy(
     deployment = Deployment(
         chain_id=chain_id,
         deploy_block=block,
-        deploy_block_hash=w3.eth.get_block(block)["hash"].to_0x_hex(),
+        deploy_block_hash=receipt["blockHash"].to_0x_hex(),
         deployer=me,
         addresses=addresses,
         code_hashes={n: Web3.keccak(w3.eth.get_code(a)).to_0x_hex() for n, a in addresses.items()},
@@ -180,8 +181,8 @@ def _still_on_chain(w3: Web3, deployment: Deployment) -> bool:
     """Whether the deploy block and every contract's code are still what the manifest says."""
     try:
         block = w3.eth.get_block(deployment.deploy_block)
-    except Exception:  # noqa: BLE001 - a missing block means another chain
-        return False
+    except BlockNotFound:
+        return False  # a chain shorter than the deploy block: another chain
     if block["hash"].to_0x_hex() != deployment.deploy_block_hash:
         return False
     return all(

@@ -64,6 +64,20 @@ class EmbeddedChain:
         current = self.status()
         if current.running:
             return current
+        if current.pid is not None:
+            raise AnvilError(
+                f"our anvil (pid {current.pid}) runs but does not answer on {self.url}; "
+                "run `ledger chain down` first"
+            )
+        try:
+            rpc_call(self.url, "eth_chainId", timeout=1.0)
+        except (OSError, ValueError):
+            pass  # nothing listens there: the port is ours to take
+        else:
+            raise AnvilError(
+                f"another node already answers on {self.url}; stop it or choose another "
+                "port with LEDGER_ANVIL_PORT"
+            )
         self.directory.mkdir(parents=True, exist_ok=True)
         node = Anvil(
             chain_id=EMBEDDED_CHAIN_ID,
@@ -87,7 +101,11 @@ class EmbeddedChain:
         pid = self._pid()
         if pid is None:
             return False
-        os.kill(pid, signal.SIGTERM)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            self.pid_file.unlink(missing_ok=True)
+            return False
         deadline = time.monotonic() + _STOP_TIMEOUT
         while _alive_anvil(pid):
             if time.monotonic() > deadline:

@@ -77,14 +77,17 @@ def decode_revert(data: bytes | str | None) -> ContractRevert | None:
     """The typed exception for raw revert `data`, or None if the selector is unknown or empty."""
     if data is None:
         return None
-    raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
+    try:
+        raw = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else data
+    except ValueError:
+        return None
     entry = _registry().get(raw[:4]) if len(raw) >= 4 else None
     if entry is None:
         return None
     name, inputs = entry
     try:
         values = decode([_type_string(i) for i in inputs], raw[4:])
-    except DecodingError:
+    except (DecodingError, ValueError):  # also malformed UTF-8 in an Error(string)
         return None
     arguments = {
         (param.get("name") or f"arg{index}"): _plain(value)

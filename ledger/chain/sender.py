@@ -18,6 +18,7 @@ import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
@@ -155,16 +156,25 @@ class TxSender:
             for _ in range(3):
                 tx["nonce"] = Nonce(self._next_nonce)
                 raw = self._account.sign_transaction(cast(dict[str, Any], tx)).raw_transaction
+                # The hash is known before sending: after a timeout or an "already known"
+                # answer the node may hold this very transaction, which must not be sent twice.
+                tx_hash = HexBytes(keccak(raw))
                 try:
-                    tx_hash = self._send_signed(raw)
+                    self._send_signed(raw)
                 except Web3RPCError as exc:
+                    if self._node_has(tx_hash):
+                        self._next_nonce += 1
+                        return tx_hash
                     if any(s in str(exc).lower() for s in _NONCE_TOO_LOW):
-                        # Another process used this key, or a retried send already landed.
+                        # Another process used this key: take the next free nonce.
                         self._next_nonce = self._pending_nonce()
                         continue
                     self._next_nonce = self._pending_nonce()
                     raise TransactionFailedError("(not sent)", str(exc)) from None
                 except ChainError:
+                    if self._node_has(tx_hash):
+                        self._next_nonce += 1
+                        return tx_hash
                     # Unknown whether the node took it: resynchronise before the next send.
                     self._next_nonce = None
                     raise
@@ -174,6 +184,16 @@ class TxSender:
 
     def _send_signed(self, raw: bytes) -> HexBytes:
         return self._retry(lambda: self.w3.eth.send_raw_transaction(raw))
+
+    def _node_has(self, tx_hash: HexBytes) -> bool:
+        """Whether the node knows the transaction (pending or mined); False if it cannot say."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        except (*_TRANSIENT, requests.HTTPError, Web3RPCError):
+            return False
+        return True
 
     def _pending_nonce(self) -> int:
         return self._retry(lambda: self.w3.eth.get_transaction_count(self.address, "pending"))
@@ -223,7 +243,9 @@ class TxSender:
             if attempt + 1 < self.policy.retries:
                 time.sleep(delay)
                 delay *= 2
-        raise RpcUnavailableError(str(self.w3.provider), str(error))
+        # The exception's text can repeat the URL's path, where API keys live: name its type.
+        endpoint = str(getattr(self.w3.provider, "endpoint_uri", "") or "")
+        raise RpcUnavailableError(endpoint, type(error).__name__)
 
 
 def _decoded(exc: ContractLogicError) -> ChainError:

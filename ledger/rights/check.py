@@ -19,7 +19,7 @@ from web3.contract import Contract
 
 from ledger.chain.client import call
 from ledger.chain.reverts import ContractRevert
-from ledger.rights.typed_data import Grant, grant_as_tuple
+from ledger.rights.typed_data import Grant, check_value, grant_as_tuple
 
 __all__ = [
     "ANY_CATALOG_ALGORITHM",
@@ -54,11 +54,14 @@ class Reason(enum.StrEnum):
     BUDGET_EXCEEDED = "budget_exceeded"
     EXECUTOR_NOT_ALLOWED = "executor_not_allowed"
     UNKNOWN_DATASET = "unknown_dataset"
+    PAYMENT_TOO_LARGE = "payment_too_large"
 
 
 class GrantTerms(Protocol):
     """The terms `decide` reads: a `Grant`, or a lighter row from the index."""
 
+    @property
+    def price_per_use(self) -> int: ...
     @property
     def dataset_id(self) -> int: ...
     @property
@@ -96,7 +99,12 @@ class GrantStatus:
 
 @dataclass(frozen=True, slots=True)
 class JobRequest:
-    """What a job asks of a grant."""
+    """What a job asks of a grant. Values are checked against the contract's types.
+
+    Raises:
+        InvalidGrantError: a value does not fit (names the field and the rule); addresses are
+            stored checksummed, so both checks compare them alike.
+    """
 
     dataset_id: int
     consumer: ChecksumAddress
@@ -106,6 +114,24 @@ class JobRequest:
     epsilon: int
     executor: ChecksumAddress
     at: int
+
+    def __post_init__(self) -> None:
+        for name, solidity_type in _JOB_TYPES:
+            object.__setattr__(self, name, check_value(name, solidity_type, getattr(self, name)))
+
+
+_JOB_TYPES: Final = (
+    ("dataset_id", "uint256"),
+    ("consumer", "address"),
+    ("algorithm_hash", "bytes32"),
+    ("purpose", "bytes32"),
+    ("uses", "uint32"),
+    ("epsilon", "uint64"),
+    ("executor", "address"),
+    ("at", "uint256"),
+)
+# RevenueVault's MAX_PAYMENT: the most one escrow (one grant's part of a job) can hold.
+MAX_PAYMENT: Final = 2**88 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +152,15 @@ _ALLOWED: Final = Decision(True)
 
 
 def decide(grant: GrantTerms, status: GrantStatus, job: JobRequest) -> Decision:
-    """Whether `grant` (in `status`) allows `job`; the checks run in the contract's order."""
+    """Whether `grant` (in `status`) allows `job`.
+
+    The checks run in the order ``UsageLedger.recordUsage`` meets them (dataset, executor, then
+    ``AccessGrants._checkUse``, then the payment), so both paths name the same first reason.
+    """
     if status.dataset_owner_epoch is None:
         return Decision.no(Reason.UNKNOWN_DATASET, f"dataset {grant.dataset_id} is not registered")
+    if not status.executor_allowed:
+        return Decision.no(Reason.EXECUTOR_NOT_ALLOWED, "the owner has not allowed this executor")
     if not status.issued:
         return Decision.no(Reason.UNKNOWN_GRANT, "no grant with these terms was issued")
     if status.revoked or grant.nonce < status.min_nonce:
@@ -158,8 +190,8 @@ def decide(grant: GrantTerms, status: GrantStatus, job: JobRequest) -> Decision:
     if status.epsilon_spent + job.epsilon > grant.epsilon_budget:
         left = grant.epsilon_budget - status.epsilon_spent
         return Decision.no(Reason.BUDGET_EXCEEDED, f"{left} micro-epsilon of budget left")
-    if not status.executor_allowed:
-        return Decision.no(Reason.EXECUTOR_NOT_ALLOWED, "the owner has not allowed this executor")
+    if grant.price_per_use * job.uses > MAX_PAYMENT:
+        return Decision.no(Reason.PAYMENT_TOO_LARGE, "price times uses exceeds one escrow")
     return _ALLOWED
 
 
@@ -187,15 +219,21 @@ def check_onchain(grants: Contract, registry: Contract, grant: Grant, job: JobRe
     Raises:
         RpcUnavailableError: the node does not answer.
     """
-    if job.dataset_id != grant.dataset_id:
-        return Decision.no(Reason.WRONG_DATASET, f"the grant is for dataset {grant.dataset_id}")
+    try:
+        executor_allowed = call(registry.functions.isExecutor(grant.dataset_id, job.executor))
+    except ContractRevert as exc:
+        return _from_revert(exc, grant)
+    if not executor_allowed:
+        return Decision.no(Reason.EXECUTOR_NOT_ALLOWED, "the owner has not allowed this executor")
     use = (job.consumer, job.algorithm_hash, job.purpose, job.uses, job.epsilon)
     try:
         call(grants.functions.checkUse(grant_as_tuple(grant), use))
     except ContractRevert as exc:
         return _from_revert(exc, grant)
-    if not call(registry.functions.isExecutor(grant.dataset_id, job.executor)):
-        return Decision.no(Reason.EXECUTOR_NOT_ALLOWED, "the owner has not allowed this executor")
+    if job.dataset_id != grant.dataset_id:
+        return Decision.no(Reason.WRONG_DATASET, f"the grant is for dataset {grant.dataset_id}")
+    if grant.price_per_use * job.uses > MAX_PAYMENT:
+        return Decision.no(Reason.PAYMENT_TOO_LARGE, "price times uses exceeds one escrow")
     return _ALLOWED
 
 

