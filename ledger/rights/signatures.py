@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Final
 
+import requests
 from eth_account import Account
 from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 from web3 import Web3
-from web3.exceptions import ContractLogicError, Web3RPCError
 
+from ledger.chain.client import call
+from ledger.errors import ContractRevert, RpcUnavailableError
 from ledger.rights.typed_data import Grant, grant_digest
 
 __all__ = ["ERC1271_MAGIC", "verify_grant_signature"]
@@ -41,12 +43,17 @@ def verify_grant_signature(
         RpcUnavailableError: the node does not answer (only asked for contract wallets).
     """
     digest = grant_digest(grant, chain_id, grants_address)
-    if w3.eth.get_code(grant.grantor):
+    try:
+        code = w3.eth.get_code(grant.grantor)
+    except (requests.RequestException, OSError) as exc:
+        endpoint = str(getattr(w3.provider, "endpoint_uri", "") or "")
+        raise RpcUnavailableError(endpoint, type(exc).__name__) from None
+    if code:
         wallet = w3.eth.contract(address=grant.grantor, abi=_ERC1271_ABI)
         try:
-            answer = wallet.functions.isValidSignature(digest, signature).call()
-        except (ContractLogicError, Web3RPCError):
-            return False
+            answer = call(wallet.functions.isValidSignature(digest, signature))
+        except ContractRevert:
+            return False  # a wallet that reverts does not vouch for the signature
         return bytes(answer) == ERC1271_MAGIC
     if len(signature) != 65 or int.from_bytes(signature[32:64], "big") > _HALF_N:
         return False

@@ -18,6 +18,8 @@ from ledger.rights.check import JobRequest, Reason, check_onchain, decide, statu
 from ledger.rights.signatures import verify_grant_signature
 from ledger.rights.typed_data import Grant, grant_as_tuple, grant_typed_data
 from ledger.settings import ANVIL_DEV_KEYS
+from tests.integration.chain import deploy as deploy_contract
+from tests.integration.chain import mock_wallet_artifact
 
 OWNER_KEY, CONSUMER_KEY = ANVIL_DEV_KEYS[1], ANVIL_DEV_KEYS[2]
 ALGO = Web3.keccak(text="algorithm:dp-mean:v1")
@@ -172,3 +174,16 @@ def test_window_nonces_and_transfer(chain: Chain) -> None:
     new_owner = TxSender(chain.w3, ANVIL_DEV_KEYS[3])
     new_owner.send(chain.registry.functions.setExecutor(dataset_id, chain.operator.address, True))
     assert both(chain, fresh, chain.job(fresh)) == (Reason.OWNER_CHANGED, Reason.OWNER_CHANGED)
+
+
+def test_contract_wallet_signatures_checked_by_erc1271(chain: Chain) -> None:
+    abi, bytecode = mock_wallet_artifact()
+    wallet = deploy_contract(
+        chain.w3, abi, bytecode, chain.owner.address, sender=chain.operator.address
+    )
+    grant = chain.grant(1, grantor=wallet.address)
+    chain_id = chain.w3.eth.chain_id
+    signed_by_key = chain.sign(grant)
+    assert verify_grant_signature(chain.w3, grant, signed_by_key, chain_id, chain.grants.address)
+    stranger = chain.sign(grant, key=CONSUMER_KEY)
+    assert not verify_grant_signature(chain.w3, grant, stranger, chain_id, chain.grants.address)
