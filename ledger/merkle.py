@@ -271,7 +271,7 @@ class StandardMerkleTree:
         digest = leaf_hash(self._encoding, value)
         nodes, first = self._nodes, 32 * (len(self._values) - 1)
         offset = nodes.find(digest, first)
-        while offset % 32:
+        while offset > 0 and offset % 32:
             offset = nodes.find(digest, offset + 1)
         if offset < 0:
             raise MerkleLeafNotFoundError(value=value, size=len(self))
@@ -484,7 +484,7 @@ def _checksummed(digits: str) -> bool:
     lower = digits.lower()
     mask = _keccak(lower.encode()).hexdigest()
     return digits == "".join(
-        c.upper() if m in "89abcdef" else c for c, m in zip(lower, mask, strict=True)
+        c.upper() if m in "89abcdef" else c for c, m in zip(lower, mask, strict=False)
     )
 
 
