@@ -125,16 +125,9 @@ class StandardMerkleTree:
     __slots__ = ("_encoding", "_nodes", "_tree_index", "_values")
 
     def __init__(
-        self,
-        nodes: bytes,
-        values: list[Sequence[Any]],
-        tree_index: array[int],
-        leaf_encoding: tuple[str, ...],
+        self, nodes: bytes, values: list[Sequence[Any]], index: array[int], types: tuple[str, ...]
     ) -> None:
-        self._nodes = nodes
-        self._values = values
-        self._tree_index = tree_index
-        self._encoding = leaf_encoding
+        self._nodes, self._values, self._tree_index, self._encoding = nodes, values, index, types
 
     @classmethod
     def of(
@@ -234,11 +227,6 @@ class StandardMerkleTree:
     def root(self) -> HexStr:
         """The root as ``0x`` hex (what the contracts store as commitment or epoch root)."""
         return HexStr("0x" + self._nodes[:32].hex())
-
-    @property
-    def leaf_encoding(self) -> tuple[str, ...]:
-        """The ABI types of every value."""
-        return self._encoding
 
     def __len__(self) -> int:
         return len(self._values)
