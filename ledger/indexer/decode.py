@@ -6,14 +6,17 @@ Python ints, ``bytesN``/``bytes`` as ``0x`` hex, addresses EIP-55 checksummed, s
 keyed by member name, arrays as lists.
 
 Logs arrive as raw JSON-RPC dicts (hex strings). Static parameters (uint, int, address, bool,
-bytesN and structs of them) are sliced straight out of the hex, which is what makes backfills fast;
-anything dynamic goes through eth_abi. ``tests/unit/test_decode.py`` checks both paths against
-web3's own decoder.
+bytesN and structs of them) are sliced straight out of the hex by a function compiled once per
+event from its ABI, which also writes the arguments' JSON text (what ``json.dumps`` writes), so
+the raw ``events`` table needs no second encoding; that is what makes backfills fast. Anything
+dynamic goes through eth_abi. ``tests/unit/test_decode.py`` checks both paths against web3's own
+decoder.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,7 +28,7 @@ from eth_typing import ABI, ABIComponent, ABIEvent
 from eth_utils.abi import collapse_if_tuple, event_abi_to_log_topic
 from eth_utils.address import to_checksum_address
 
-from ledger.store.types import utc_from_timestamp
+from ledger.store.types import JsonText, utc_from_timestamp
 
 __all__ = ["UNKNOWN_EVENT", "DecodedEvent", "EventDecoder", "event_abis"]
 
@@ -45,7 +48,8 @@ class DecodedEvent:
     """One log of a deployed contract with its arguments decoded.
 
     `block_time` is None when the node leaves ``blockTimestamp`` out of its logs; the indexer
-    fills it in from the block header.
+    fills it in from the block header. `args_json` is ``json.dumps(args)`` when the decoder
+    wrote it already (static events), else None.
     """
 
     contract: str
@@ -58,6 +62,7 @@ class DecodedEvent:
     tx_index: int
     log_index: int
     args: dict[str, Any]
+    args_json: JsonText | None = None
 
 
 def event_abis(abi: ABI) -> dict[str, ABIEvent]:
@@ -77,6 +82,10 @@ class EventDecoder:
     def __init__(self, contracts: Mapping[str, tuple[str, ABI]]) -> None:
         self._codecs: dict[tuple[str, str], _EventCodec] = {}
         self._names: dict[str, str] = {}
+        # Per raw (address, topic0) as the node spells them: contract, checksummed address and
+        # codec; per raw block hash: number, hash and time (a block's logs repeat them).
+        self._known: dict[tuple[str, str | None], tuple[str, str, _EventCodec | None]] = {}
+        self._blocks: dict[tuple[str, str, str | None], tuple[int, str, datetime | None]] = {}
         for name, (address, abi) in contracts.items():
             key = address.lower()
             self._names[key] = name
@@ -99,29 +108,56 @@ class EventDecoder:
             KeyError: the log is not from one of the contracts.
             ValueError: the log's data does not decode with the event's ABI.
         """
-        address = log["address"].lower()
-        contract = self._names[address]
         topics: list[str] = log["topics"]
+        topic0 = topics[0] if topics else None
+        known = self._known.get((log["address"], topic0))
+        if known is None:
+            known = self._learn(log["address"], topic0)
+        contract, checksummed, codec = known
         data: str = log["data"]
-        codec = self._codecs.get((address, topics[0].lower())) if topics else None
+        args_json: JsonText | None
         if codec is None:
             event = UNKNOWN_EVENT
             args: dict[str, Any] = {"topics": [t.lower() for t in topics], "data": data}
+            args_json = None
         else:
-            event, args = codec.name, codec.decode(topics, data)
-        stamp = log.get("blockTimestamp")
+            event = codec.name
+            args, args_json = codec.decode(topics, data)
+        block_key = (log["blockHash"], log["blockNumber"], log.get("blockTimestamp"))
+        block = self._blocks.get(block_key)
+        if block is None:
+            block = self._block(block_key)
         return DecodedEvent(
             contract,
             event,
-            _checksum(address),
-            int(log["blockNumber"], 16),
-            log["blockHash"].lower(),
-            _block_time(stamp) if stamp else None,
+            checksummed,
+            block[0],
+            block[1],
+            block[2],
             log["transactionHash"].lower(),
             int(log["transactionIndex"], 16),
             int(log["logIndex"], 16),
             args,
+            args_json,
         )
+
+    def _learn(self, raw_address: str, topic0: str | None) -> tuple[str, str, _EventCodec | None]:
+        address = raw_address.lower()
+        contract = self._names[address]
+        codec = self._codecs.get((address, topic0.lower())) if topic0 is not None else None
+        known = self._known[(raw_address, topic0)] = (contract, _checksum(address), codec)
+        return known
+
+    def _block(self, key: tuple[str, str, str | None]) -> tuple[int, str, datetime | None]:
+        if len(self._blocks) >= 4_096:
+            self._blocks.clear()
+        block_hash, number, stamp = key
+        block = self._blocks[key] = (
+            int(number, 16),
+            block_hash.lower(),
+            _block_time(stamp) if stamp else None,
+        )
+        return block
 
     def decode_all(self, logs: Iterable[Mapping[str, Any]]) -> list[DecodedEvent]:
         """Decode logs in order, skipping any the node marks ``removed``.
@@ -167,17 +203,16 @@ class _EventCodec:
             self._plan.append((name, 0, offset, offset + words * _WORD, _static_reader(item)))
             offset += words * _WORD
         self._data_end = offset
+        self._static = None if self._plan is None else _compile(self._plan, inputs)
 
-    def decode(self, topics: list[str], data: str) -> dict[str, Any]:
+    def decode(self, topics: list[str], data: str) -> tuple[dict[str, Any], JsonText | None]:
+        """The arguments, and their JSON text when the event is static."""
         if len(topics) != self._topics + 1:
             raise ValueError(f"{self.name}: {len(topics) - 1} topics, the ABI has {self._topics}")
-        if self._plan is not None:
+        if self._static is not None:
             if len(data) < self._data_end:
                 raise ValueError(f"{self.name}: data is shorter than its ABI")
-            return {
-                name: read(topics[t][2:] if t else data[start:end])
-                for name, t, start, end, read in self._plan
-            }
+            return self._static(topics, data)
         indexed = iter(
             [read(t[2:]) for read, t in zip(self._topic_readers, topics[1:], strict=True)]
         )
@@ -185,10 +220,54 @@ class _EventCodec:
         values = iter(
             [normalize(v) for normalize, v in zip(self._normalizers, decoded, strict=True)]
         )
-        return {
+        args = {
             name: next(indexed) if is_indexed else next(values)
             for name, is_indexed in zip(self._names, self._indexed, strict=True)
         }
+        return args, None
+
+
+_StaticDecoder = Callable[[list[str], str], tuple[dict[str, Any], JsonText]]
+
+
+def _compile(
+    plan: list[tuple[str, int, int, int, Converter]], inputs: list[ABIComponent]
+) -> _StaticDecoder:
+    """One function for a static event: reads each parameter where the plan says and writes
+    the arguments both as a dict and as the JSON text ``json.dumps`` gives for it. Generated
+    source, so a log costs one call instead of a loop over the plan."""
+    namespace: dict[str, Any] = {"JsonText": JsonText, "dumps": json.dumps}
+    reads, items, parts = [], [], []
+    for i, ((name, topic, start, end, read), item) in enumerate(zip(plan, inputs, strict=True)):
+        namespace[f"r{i}"] = read
+        source = f"topics[{topic}][2:]" if topic else f"data[{start}:{end}]"
+        reads.append(f"    v{i} = r{i}({source})")
+        items.append(f"{name!r}: v{i}")
+        parts.append(f"{json.dumps(name)}: ' + {_json_of(item, f'v{i}', indexed=bool(topic))} + '")
+    text = "'{" + ", ".join(parts) + "}'"
+    source = "\n".join(
+        [
+            "def decode(topics, data):",
+            *reads,
+            f"    return {{{', '.join(items)}}}, JsonText({text})",
+        ]
+    )
+    exec(compile(source, "<ledger.indexer.decode>", "exec"), namespace)  # noqa: S102
+    return cast(_StaticDecoder, namespace["decode"])
+
+
+def _json_of(item: ABIComponent, variable: str, *, indexed: bool) -> str:
+    """Source of the JSON text of one value (hex and addresses need no escaping)."""
+    abi_type = item["type"]
+    if indexed and _word_converter(abi_type) is None:
+        return f"'\"' + {variable} + '\"'"  # the keccak hash of a dynamic value
+    if abi_type == "bool":
+        return f"('true' if {variable} else 'false')"
+    if _UINT.fullmatch(abi_type) or _INT.fullmatch(abi_type):
+        return f"str({variable})"
+    if abi_type == "address" or _FIXED_BYTES.fullmatch(abi_type):
+        return f"'\"' + {variable} + '\"'"
+    return f"dumps({variable})"  # a struct
 
 
 @functools.lru_cache(maxsize=4_096)

@@ -100,7 +100,7 @@ def event_row(event: DecodedEvent) -> dict[str, Any]:
         "address": event.address,
         "contract": event.contract,
         "event": event.event,
-        "args": event.args,
+        "args": event.args if event.args_json is None else event.args_json,
     }
 
 

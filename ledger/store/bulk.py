@@ -4,8 +4,9 @@ SQLite gets one ``executemany`` of values converted by each column's own SQLAlch
 processor, so they are stored exactly as ``session.execute(insert(table), rows)`` would store
 them, without that path's per-row statement machinery. PostgreSQL (psycopg 3) gets one
 ``COPY ... FROM STDIN`` in text format, built column by column from the column types
-(`UInt256`, `UtcDateTime`, JSON, booleans, integers, strings). Other databases fall back to the
-plain insert. Everything runs in the session's transaction; nothing commits here.
+(`UInt256`, `UtcDateTime`, JSON, booleans, integers, strings). A JSON value given as `JsonText`
+is serialized already and stored as it is. Other databases fall back to the plain insert.
+Everything runs in the session's transaction; nothing commits here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeEngine
 from sqlmodel import Session
 
-from ledger.store.types import UInt256, UtcDateTime, check_uint256
+from ledger.store.types import JsonText, UInt256, UtcDateTime, check_uint256
 
 __all__ = ["bulk_insert"]
 
@@ -52,7 +53,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     dialect = connection.dialect
     kind = (dialect.name, dialect.driver)
     if kind not in (("sqlite", "pysqlite"), ("postgresql", "psycopg")):
-        session.execute(insert(table), list(rows))
+        session.execute(insert(table), [_parsed(row) for row in rows])
         return
     names, converters, repeats = _plan(table, dialect)
     # Column by column: the loops run in C, and values that repeat (a chunk's block times) are
@@ -77,6 +78,11 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         raise DBAPIError.instance(statement, None, exc, psycopg.Error) from None
 
 
+def _parsed(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`row` with its `JsonText` values parsed back, for the plain insert."""
+    return {k: json.loads(v) if isinstance(v, JsonText) else v for k, v in row.items()}
+
+
 def _converted(values: list[Any], convert: Processor, repeats: bool) -> list[Any]:
     if convert is None:
         return values
@@ -96,7 +102,9 @@ def _plan(table: Table, dialect: Dialect) -> _Plan:
             converters = tuple(_copy_converter(column.type) for column in table.columns)
         else:
             converters = tuple(
-                column.type.dialect_impl(dialect).bind_processor(dialect)
+                _serialized_json(column.type.dialect_impl(dialect).bind_processor(dialect))
+                if isinstance(column.type, JSON)
+                else column.type.dialect_impl(dialect).bind_processor(dialect)
                 for column in table.columns
             )
         repeats = tuple(isinstance(c.type, UtcDateTime | Boolean) for c in table.columns)
@@ -111,12 +119,22 @@ def _copy_converter(column_type: TypeEngine[Any]) -> Callable[[Any], str]:
     if isinstance(column_type, UtcDateTime):
         return _nullable(_copy_time)
     if isinstance(column_type, JSON):
-        return _nullable(lambda value: _copy_text(json.dumps(value)))
+        return _nullable(
+            lambda value: _copy_text(value if type(value) is JsonText else json.dumps(value))
+        )
     if isinstance(column_type, Boolean):
         return _nullable(lambda value: "t" if value else "f")
     if isinstance(column_type, Integer):
         return _nullable(lambda value: str(int(value)))
     return _nullable(lambda value: _copy_text(str(value)))
+
+
+def _serialized_json(convert: Processor) -> Processor:
+    """A JSON column's bind processor that stores `JsonText` as it is."""
+    if convert is None:
+        return None
+    serialize = convert
+    return lambda value: value if type(value) is JsonText else serialize(value)
 
 
 def _copy_text(text: str) -> str:

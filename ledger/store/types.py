@@ -4,7 +4,8 @@
 ``NUMERIC(78, 0)`` on PostgreSQL and a zero-padded 78-digit string on SQLite, whose integers stop
 at 2^63. Padding keeps equality, ``IN`` and ordering exact on both; sums belong to PostgreSQL or
 to Python. `UtcDateTime` stores aware datetimes and always gives back aware UTC datetimes, also
-on SQLite, which keeps no time zone.
+on SQLite, which keeps no time zone. `JsonText` marks a JSON column value that is serialized
+already (`ledger.store.bulk` stores it as it is).
 """
 
 from __future__ import annotations
@@ -15,11 +16,25 @@ from typing import Any, Final
 from sqlalchemy import DateTime, Dialect, Numeric, String
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-__all__ = ["UINT256_DIGITS", "UInt256", "UtcDateTime", "check_uint256", "utc_from_timestamp"]
+__all__ = [
+    "UINT256_DIGITS",
+    "JsonText",
+    "UInt256",
+    "UtcDateTime",
+    "check_uint256",
+    "utc_from_timestamp",
+]
 
 #: Decimal digits of 2^256 - 1.
 UINT256_DIGITS: Final = 78
 _MAX: Final = 2**256
+
+
+class JsonText(str):
+    """The JSON text of a value, serialized already (exactly as ``json.dumps`` would), for a JSON
+    column written by `ledger.store.bulk.bulk_insert`."""
+
+    __slots__ = ()
 
 
 class UInt256(TypeDecorator[int]):

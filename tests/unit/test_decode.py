@@ -4,6 +4,7 @@ fast static path and the eth_abi path agree with web3's own decoder."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -169,6 +170,8 @@ def test_every_shipped_event_round_trips(
     assert (decoded.block_number, decoded.log_index, decoded.tx_index) == (16, 5, 2)
     assert decoded.block_time is not None and decoded.block_time.tzinfo is not None
     assert decoded.address == to_checksum_address(ADDRESS)
+    # A static event comes with the JSON text of its arguments, exactly json.dumps's.
+    assert decoded.args_json is None or decoded.args_json == json.dumps(decoded.args)
 
 
 @pytest.mark.parametrize("name", ["Awkward", "Static"])
@@ -178,7 +181,12 @@ def test_awkward_types_round_trip(name: str, data: st.DataObject) -> None:
     event = next(e for e in SYNTHETIC if e["name"] == name)
     values = [data.draw(strategy(item)) for item in event["inputs"]]  # type: ignore[index]
     decoder = EventDecoder({"Synthetic": (ADDRESS, SYNTHETIC)})
-    assert decoder.decode(raw_log(event, values)).args == expected_args(event, values)  # type: ignore[arg-type]
+    decoded = decoder.decode(raw_log(event, values))  # type: ignore[arg-type]
+    assert decoded.args == expected_args(event, values)  # type: ignore[arg-type]
+    if name == "Static":
+        assert decoded.args_json == json.dumps(decoded.args)
+    else:
+        assert decoded.args_json is None  # dynamic: serialized where it is stored
 
 
 def test_agrees_with_web3s_decoder() -> None:
