@@ -13,7 +13,7 @@ APT_PACKAGES :=
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-gas run clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-gas run clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,9 @@ compile: setup ## Compile contracts into ledger/artifacts (commit the result)
 bench-core: setup ## Core benchmarks (indexer backfill; grant check index vs eth_call) into benchmarks/results/
 	$(PY) benchmarks/bench_core_indexer.py
 	$(PY) benchmarks/bench_core_grants.py
+
+bench-merkle: setup ## StandardMerkleTree build + all proofs, 100k and 1M leaves, into benchmarks/results/
+	$(PY) benchmarks/bench_merkle.py
 
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py
