@@ -75,7 +75,15 @@ __all__ = [
 
 
 class LedgerError(Exception):
-    """Root of every error the ledger raises on purpose."""
+    """Root of every error the ledger raises on purpose.
+
+    Leaves take structured keyword-style arguments, which the default exception pickling cannot
+    replay; `__reduce__` rebuilds them from their message and attributes instead, so errors
+    survive crossing process boundaries (worker processes, Dask).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class ArtifactError(LedgerError):
@@ -361,3 +369,11 @@ def _endpoint(url: str) -> str:
         return "<the configured node>"
     port = f":{parts.port}" if parts.port else ""
     return f"{parts.scheme}://{parts.hostname}{port}"
+
+
+def _rebuild(cls: type[LedgerError], message: str, state: dict[str, Any]) -> LedgerError:
+    """Unpickle a `LedgerError` leaf without calling its structured ``__init__``."""
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error

@@ -58,7 +58,8 @@ class SendPolicy:
         retries: Attempts per RPC call on transient faults (connection, timeout, HTTP 5xx/429).
         backoff: First retry delay in seconds; doubles each attempt.
         gas_margin: Multiplier on the node's gas estimate.
-        receipt_timeout: Seconds to wait for a transaction to be mined and confirmed.
+        receipt_timeout: Seconds to wait for a transaction to be mined (plus 15 s for each
+            confirmation after the first).
         poll_interval: Seconds between receipt polls.
     """
 
@@ -200,7 +201,8 @@ class TxSender:
 
     def _confirm(self, tx_hash: HexBytes, tx: TxParams) -> TxReceipt:
         policy = self.policy
-        deadline = time.monotonic() + policy.receipt_timeout
+        # Waiting for N confirmations takes N blocks: allow ~15 s per extra block.
+        deadline = time.monotonic() + policy.receipt_timeout + 15.0 * (policy.confirmations - 1)
         while True:
             try:
                 receipt = self._retry(lambda: self.w3.eth.get_transaction_receipt(tx_hash))
