@@ -8,18 +8,16 @@ import requests
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
-    ContractCustomError,
     ContractLogicError,
-    ContractPanicError,
     Web3RPCError,
 )
 from web3.types import BlockIdentifier
 
-from ledger.chain.reverts import decode_revert
-from ledger.errors import ContractRevert, RpcUnavailableError, WrongChainError
+from ledger.chain.reverts import revert_from
+from ledger.errors import RpcUnavailableError, WrongChainError
 from ledger.settings import Settings
 
-__all__ = ["call", "connect"]
+__all__ = ["call", "connect", "endpoint_of"]
 
 _TIMEOUT: Final = 10.0
 
@@ -56,11 +54,12 @@ def call(fn: ContractFunction, block: BlockIdentifier = "latest") -> Any:
     """
     try:
         return fn.call(block_identifier=block)
-    except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-        decoded = decode_revert(exc.data if isinstance(exc.data, str) else None)
-        if decoded is not None:
-            raise decoded from None
-        raise ContractRevert("unknown", {"data": str(exc.data)}) from None
+    except ContractLogicError as exc:  # custom errors and panics are subclasses
+        raise revert_from(exc) from None
     except (requests.RequestException, OSError) as exc:
-        endpoint = str(getattr(fn.w3.provider, "endpoint_uri", "") or "")
-        raise RpcUnavailableError(endpoint, type(exc).__name__) from None
+        raise RpcUnavailableError(endpoint_of(fn.w3), type(exc).__name__) from None
+
+
+def endpoint_of(w3: Web3) -> str:
+    """The URL `w3` talks to, for error messages (the error redacts it)."""
+    return str(getattr(w3.provider, "endpoint_uri", "") or "")

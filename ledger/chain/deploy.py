@@ -84,9 +84,13 @@ def load_deployment(deployments_dir: Path, chain_id: int) -> Deployment:
 
 def contracts_of(w3: Web3, deployment: Deployment) -> dict[str, Contract]:
     """web3 contract objects of a deployment, by contract name."""
+    return _bind(w3, deployment.addresses)
+
+
+def _bind(w3: Web3, addresses: dict[str, ChecksumAddress]) -> dict[str, Contract]:
     return {
         name: w3.eth.contract(address=address, abi=load_artifact(name).abi)
-        for name, address in deployment.addresses.items()
+        for name, address in addresses.items()
     }
 
 
@@ -143,9 +147,7 @@ def deploy(
         "RevenueVault": vault,
         "UsageLedger": usage,
     }
-    contracts = {
-        n: w3.eth.contract(address=a, abi=load_artifact(n).abi) for n, a in addresses.items()
-    }
+    contracts = _bind(w3, addresses)
     wiring = [
         ("AccessGrants", "CONSUMER_ROLE", usage),
         ("RevenueVault", "CAPTURER_ROLE", usage),

@@ -20,11 +20,12 @@ from typing import Any, Final, cast
 from eth_abi.abi import decode
 from eth_abi.exceptions import DecodingError
 from eth_utils.crypto import keccak
+from web3.exceptions import ContractLogicError
 
 from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact
 from ledger.errors import ContractRevert
 
-__all__ = ["ContractRevert", "decode_revert", "error_class", "known_errors"]
+__all__ = ["ContractRevert", "decode_revert", "error_class", "known_errors", "revert_from"]
 
 _BUILTIN: Final = {
     bytes.fromhex("08c379a0"): ("Error", [{"name": "message", "type": "string"}]),
@@ -94,6 +95,15 @@ def decode_revert(data: bytes | str | None) -> ContractRevert | None:
         for index, (param, value) in enumerate(zip(inputs, values, strict=True))
     }
     return error_class(name)(name, arguments)
+
+
+def revert_from(exc: ContractLogicError) -> ContractRevert:
+    """The typed exception for a web3 revert; an unknown error keeps its raw data."""
+    data = exc.data if isinstance(exc.data, str) else None
+    decoded = decode_revert(data)
+    if decoded is not None:
+        return decoded
+    return ContractRevert("unknown", {"data": data, "message": str(exc)})
 
 
 def _plain(value: Any) -> Any:

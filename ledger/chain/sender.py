@@ -23,9 +23,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import (
-    ContractCustomError,
     ContractLogicError,
-    ContractPanicError,
     TimeExhausted,
     TransactionNotFound,
     Web3RPCError,
@@ -33,7 +31,8 @@ from web3.exceptions import (
 from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from ledger.chain.artifacts import ContractArtifact
-from ledger.chain.reverts import decode_revert
+from ledger.chain.client import endpoint_of
+from ledger.chain.reverts import revert_from
 from ledger.errors import ChainError, RpcUnavailableError, TransactionFailedError
 
 __all__ = ["SendPolicy", "TxSender"]
@@ -133,8 +132,8 @@ class TxSender:
     def _estimate(self, tx: TxParams) -> int:
         try:
             return self._retry(lambda: self.w3.eth.estimate_gas(tx))
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            raise _decoded(exc) from None
+        except ContractLogicError as exc:  # custom errors and panics are subclasses
+            raise revert_from(exc) from None
 
     def _get_chain_id(self) -> int:
         if self._chain_id is None:
@@ -224,8 +223,8 @@ class TxSender:
         call: TxParams = {k: v for k, v in tx.items() if k in ("from", "to", "data", "value")}  # type: ignore[assignment]
         try:
             self.w3.eth.call(call, receipt["blockNumber"] - 1)
-        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
-            return _decoded(exc)
+        except ContractLogicError as exc:
+            return revert_from(exc)
         except Web3RPCError:
             pass
         return TransactionFailedError(receipt["transactionHash"].to_0x_hex(), "reverted")
@@ -246,13 +245,4 @@ class TxSender:
                 time.sleep(delay)
                 delay *= 2
         # The exception's text can repeat the URL's path, where API keys live: name its type.
-        endpoint = str(getattr(self.w3.provider, "endpoint_uri", "") or "")
-        raise RpcUnavailableError(endpoint, type(error).__name__)
-
-
-def _decoded(exc: ContractLogicError) -> ChainError:
-    data = exc.data if isinstance(exc.data, str) else None
-    decoded = decode_revert(data)
-    if decoded is not None:
-        return decoded
-    return TransactionFailedError("(not sent)", f"would revert: {exc}")
+        raise RpcUnavailableError(endpoint_of(self.w3), type(error).__name__)

@@ -14,7 +14,7 @@ from eth_keys.exceptions import BadSignature
 from eth_utils.exceptions import ValidationError
 from web3 import Web3
 
-from ledger.chain.client import call
+from ledger.chain.client import call, endpoint_of
 from ledger.errors import ContractRevert, RpcUnavailableError
 from ledger.rights.typed_data import Grant, grant_digest
 
@@ -46,8 +46,7 @@ def verify_grant_signature(
     try:
         code = w3.eth.get_code(grant.grantor)
     except (requests.RequestException, OSError) as exc:
-        endpoint = str(getattr(w3.provider, "endpoint_uri", "") or "")
-        raise RpcUnavailableError(endpoint, type(exc).__name__) from None
+        raise RpcUnavailableError(endpoint_of(w3), type(exc).__name__) from None
     if code:
         wallet = w3.eth.contract(address=grant.grantor, abi=_ERC1271_ABI)
         try:

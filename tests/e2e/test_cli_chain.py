@@ -4,11 +4,6 @@ embedded chain keeps its state, deploying twice sends nothing, bad settings are 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,35 +12,7 @@ from web3 import Web3
 from ledger.chain.deploy import contracts_of, load_deployment
 from ledger.chain.sender import TxSender
 from ledger.settings import ANVIL_DEV_KEYS
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture()
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    variables["LEDGER_DATA_DIR"] = str(tmp_path / "data")
-    variables["LEDGER_ANVIL_PORT"] = str(_free_port())
-    yield variables
-    down = [sys.executable, "-m", "ledger.cli", "chain", "down"]
-    subprocess.run(down, env=variables, check=False)
-
-
-def ledger(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
-    return proc
+from tests.e2e.cli import ledger
 
 
 def test_restart_keeps_state_and_deploy_is_idempotent(env: dict[str, str]) -> None:

@@ -4,16 +4,12 @@ resumes, follows until Ctrl-C, and names LEDGER_DATABASE_URL when the database i
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 from web3 import Web3
 
@@ -23,36 +19,7 @@ from ledger.indexer.state import table_of
 from ledger.settings import ANVIL_DEV_KEYS
 from ledger.store.database import open_engine
 from ledger.store.models import BatchAnchor, ChainEvent
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture()
-def env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    variables = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_")}
-    variables["LEDGER_DATA_DIR"] = str(tmp_path / "data")
-    variables["LEDGER_ANVIL_PORT"] = str(_free_port())
-    yield variables
-    subprocess.run(
-        [sys.executable, "-m", "ledger.cli", "chain", "down"], env=variables, check=False
-    )
-
-
-def ledger(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
-    return proc
+from tests.e2e.cli import ledger
 
 
 def anchors(database_url: str) -> int:
