@@ -90,8 +90,10 @@ class TxSender:
         """Send a contract call and wait for its confirmed receipt.
 
         Raises:
-            ContractRevert: the call would revert, or reverted once mined (decoded custom error).
-            TransactionFailedError: it reverted without a known error, or was not confirmed in time.
+            ContractRevert: the call would revert, or reverted once mined (the decoded custom
+                error; ``error == "unknown"`` with the raw data when no shipped ABI declares it).
+            TransactionFailedError: it was not sent, reverted with no data to replay, or was not
+                confirmed in time.
             RpcUnavailableError: the node kept failing after the retries.
         """
         assert fn.address is not None
