@@ -9,11 +9,11 @@ SLITHER_VENV := .venv-slither
 FOUNDRY := node_modules/@foundry-rs
 FORGE := $(FOUNDRY)/forge-linux-amd64/bin/forge
 # Debian packages the project needs on a new machine (installed by `make setup` when run as root).
-APT_PACKAGES :=
+APT_PACKAGES := bubblewrap libseccomp2
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-gas run clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-gas run clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +71,15 @@ bench-core: setup ## Core benchmarks (indexer backfill; grant check index vs eth
 
 bench-merkle: setup ## StandardMerkleTree build + all proofs, 100k and 1M leaves, into benchmarks/results/
 	$(PY) benchmarks/bench_merkle.py
+
+bench-vault: setup ## Vault ingest of 1,000,000 rows x 20 columns vs pandas read_csv+to_parquet, into benchmarks/results/vault.json
+	$(PY) benchmarks/bench_vault.py
+
+bench-compute: setup ## Sandbox overhead, DP mean, secure sum and logistic regression vs baselines, into benchmarks/results/compute.json
+	$(PY) benchmarks/bench_compute_sandbox.py
+	$(PY) benchmarks/bench_compute_dp.py
+	$(PY) benchmarks/bench_compute_mpc.py
+	$(PY) benchmarks/merge_results.py compute compute_sandbox compute_dp compute_mpc
 
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py

@@ -24,9 +24,11 @@ from ledger.chain.deploy import deploy as deploy_contracts
 from ledger.chain.deploy import manifest_path
 from ledger.chain.embedded import ChainStatus, EmbeddedChain
 from ledger.chain.sender import SendPolicy, TxSender
+from ledger.compute.cli import algorithm_app
 from ledger.errors import LedgerError
 from ledger.indexer.cli import index_command
 from ledger.settings import get_settings
+from ledger.vault.cli import dataset_app
 
 __all__ = ["app"]
 
@@ -39,6 +41,8 @@ app = typer.Typer(
 )
 chain_app = typer.Typer(help="The embedded chain (anvil under the data dir).", no_args_is_help=True)
 app.add_typer(chain_app, name="chain")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(algorithm_app, name="algorithm")
 
 _console = Console()
 _err_console = Console(stderr=True)

@@ -1,0 +1,1 @@
+"""Private computation: algorithm catalog, sandbox, differential privacy, MPC."""

@@ -1,0 +1,1 @@
+"""Datasets on chain: FAIR metadata, registration and versions in DataRegistry, the catalog."""

@@ -1,0 +1,1 @@
+"""The owner's governed data: schema, validation, de-identification, commitments, contributors."""
