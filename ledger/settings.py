@@ -49,6 +49,14 @@ class Settings(BaseSettings):
     executor_key: SecretStr | None = Field(
         default=None, description="Private key the service signs with; required with an RPC URL."
     )
+    owner_key: SecretStr | None = Field(
+        default=None,
+        description="Private key of the data owner the CLI registers datasets and signs grants as.",
+    )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address (tcp://host:port); unset = compute runs locally.",
+    )
     confirmations: Annotated[int, Field(ge=1, le=128)] = Field(
         default=1, description="Blocks (the including block counts as 1) before a tx is final."
     )
@@ -76,9 +84,9 @@ class Settings(BaseSettings):
             raise ValueError("must be a sqlite://, postgresql:// or postgresql+psycopg:// URL")
         return value
 
-    @field_validator("executor_key")
+    @field_validator("executor_key", "owner_key")
     @classmethod
-    def _check_executor_key(cls, value: SecretStr | None) -> SecretStr | None:
+    def _check_key(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:
             return None
         # Never echo the value: it may be a real key with a typo.
@@ -87,6 +95,13 @@ class Settings(BaseSettings):
             raise ValueError("must be 0x followed by 64 hexadecimal digits")
         if not 0 < int(secret, 16) < _SECP256K1_N:
             raise ValueError("must be a valid secp256k1 private key (0 < key < curve order)")
+        return value
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _check_dask_scheduler(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"(tcp|tls|inproc)://[^\s/]+", value):
+            raise ValueError("must be a Dask scheduler address such as tcp://127.0.0.1:8786")
         return value
 
     @property
@@ -110,25 +125,35 @@ class Settings(BaseSettings):
         return self.deployments_dir or self.data_dir / "deployments"
 
     def resolved_executor_key(self) -> str:
-        """The executor's private key (hex).
+        """The executor's private key (hex); anvil's account 0 on the embedded chain.
 
         Raises:
             SettingsError: no key is set and the chain is not the embedded one.
         """
-        if self.executor_key is not None:
-            key = self.executor_key.get_secret_value()
+        return self._resolve_key(self.executor_key, "LEDGER_EXECUTOR_KEY", ANVIL_DEV_KEYS[0])
+
+    def resolved_owner_key(self) -> str:
+        """The data owner's private key (hex); anvil's account 1 on the embedded chain.
+
+        Raises:
+            SettingsError: no key is set and the chain is not the embedded one.
+        """
+        return self._resolve_key(self.owner_key, "LEDGER_OWNER_KEY", ANVIL_DEV_KEYS[1])
+
+    def _resolve_key(self, value: SecretStr | None, variable: str, dev_key: str) -> str:
+        if value is not None:
+            key = value.get_secret_value()
             host = urlsplit(self.rpc_url).hostname if self.rpc_url else "127.0.0.1"
             if key.lower() in ANVIL_DEV_KEYS and host not in _LOOPBACK:
                 raise SettingsError(
-                    "LEDGER_EXECUTOR_KEY",
+                    variable,
                     "anvil's public development keys are refused for a non-local LEDGER_RPC_URL",
                 )
             return key
         if self.embedded:
-            return ANVIL_DEV_KEYS[0]
+            return dev_key
         raise SettingsError(
-            "LEDGER_EXECUTOR_KEY",
-            "a private key (0x + 64 hex digits) is required when LEDGER_RPC_URL is set",
+            variable, "a private key (0x + 64 hex digits) is required when LEDGER_RPC_URL is set"
         )
 
 

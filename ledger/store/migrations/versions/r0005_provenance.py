@@ -1,0 +1,25 @@
+"""Receipts, receipt batches and their anchors.
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-11-30 01:45:00
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["downgrade", "upgrade"]
+
+revision: str = "0005"
+down_revision: str | Sequence[str] | None = "0004"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+
+
+def downgrade() -> None:
+    """Revert this revision."""
