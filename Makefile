@@ -13,7 +13,7 @@ APT_PACKAGES := bubblewrap libseccomp2
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-gas run clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-gas run clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -80,6 +80,12 @@ bench-compute: setup ## Sandbox overhead, DP mean, secure sum and logistic regre
 	$(PY) benchmarks/bench_compute_dp.py
 	$(PY) benchmarks/bench_compute_mpc.py
 	$(PY) benchmarks/merge_results.py compute compute_sandbox compute_dp compute_mpc
+
+bench-jobs: setup ## End-to-end jobs (DP mean, 100,000 rows), per-job and batched, into benchmarks/results/jobs.json
+	$(PY) benchmarks/bench_jobs.py
+
+bench-settlement: setup ## Settlement tree+proofs (10k/100k/1M), epoch and claim gas vs push payouts, into benchmarks/results/settlement.json
+	$(PY) benchmarks/bench_settlement.py
 
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py
