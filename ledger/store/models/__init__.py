@@ -15,6 +15,7 @@ from ledger.store.models.grants import (
     NonceInvalidation,
     Revocation,
 )
+from ledger.store.models.jobs import OutboxEntry, PipelineJob  # noqa: F401 - registers
 from ledger.store.models.registry import (
     Dataset,
     DatasetVersion,
