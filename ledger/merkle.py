@@ -43,6 +43,8 @@ __all__ = [
     "keccak256",
     "leaf_hash",
     "process_proof",
+    "proof_at",
+    "tree_of_leaves",
     "verify",
 ]
 
@@ -308,6 +310,52 @@ class StandardMerkleTree:
             proof.append(nodes[32 * sibling : 32 * sibling + 32])
             i = (i - 1) >> 1
         return proof
+
+
+def tree_of_leaves(leaves: bytes, *, sort_leaves: bool = True) -> tuple[bytes, array[int]]:
+    """The node buffer (root first, as `StandardMerkleTree`) and each leaf's tree index for
+    precomputed leaf hashes (`leaves`: ``32 * n`` bytes in input order), without the values.
+
+    Raises:
+        MerkleEmptyTreeError: there are no leaves.
+        MerkleFormatError: `leaves` is not a whole number of 32-byte hashes.
+    """
+    import numpy as np  # only this path needs numpy (a fast sort of 32-byte keys)
+
+    if len(leaves) % 32:
+        raise MerkleFormatError("leaves", "must be a concatenation of 32-byte hashes")
+    n = len(leaves) // 32
+    if n == 0:
+        raise MerkleEmptyTreeError()
+    size = 2 * n - 1
+    keys = np.frombuffer(leaves, dtype="S32")
+    order = np.argsort(keys, kind="stable") if sort_leaves else np.arange(n)
+    buf = bytearray(32 * (n - 1))
+    buf += np.frombuffer(leaves, dtype=np.uint8).reshape(n, 32)[order[::-1]].tobytes()
+    positions = np.empty(n, dtype=np.int64)
+    positions[order] = size - 1 - np.arange(n, dtype=np.int64)
+    tree_index = array("q")
+    tree_index.frombytes(positions.tobytes())
+    _hash_internal_nodes(buf, n)
+    return bytes(buf), tree_index
+
+
+def proof_at(nodes: bytes | memoryview, tree_index: int) -> list[bytes]:
+    """The proof of the leaf at node `tree_index` of a node buffer (see `tree_of_leaves`).
+
+    Raises:
+        MerkleLeafNotFoundError: `tree_index` is not a leaf node of the buffer.
+    """
+    size = len(nodes) // 32
+    n = (size + 1) // 2
+    if not n - 1 <= tree_index < size:
+        raise MerkleLeafNotFoundError(index=tree_index, size=n)
+    proof, i = [], tree_index
+    while i > 0:
+        sibling = i + 1 if i & 1 else i - 1
+        proof.append(bytes(nodes[32 * sibling : 32 * sibling + 32]))
+        i = (i - 1) >> 1
+    return proof
 
 
 def _hash_internal_nodes(buf: bytearray, n: int) -> None:
