@@ -16,6 +16,7 @@ from ledger.store.models.grants import (
     Revocation,
 )
 from ledger.store.models.jobs import OutboxEntry, PipelineJob  # noqa: F401 - registers
+from ledger.store.models.metadata import DatasetMetadata
 from ledger.store.models.registry import (
     Dataset,
     DatasetVersion,
@@ -38,6 +39,7 @@ __all__ = [
     "Claim",
     "CreatedRow",
     "Dataset",
+    "DatasetMetadata",
     "DatasetVersion",
     "EpochRecord",
     "Escrow",
