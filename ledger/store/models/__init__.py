@@ -26,6 +26,7 @@ from ledger.store.models.registry import (
     RevenueSplit,
     Transfer,
 )
+from ledger.store.models.settlement import SettlementEpoch  # noqa: F401 - registers its tables
 from ledger.store.models.usage import BatchAnchor, JobRecord, UsageRecord
 from ledger.store.models.vault import Capture, Claim, EpochRecord, Escrow, EscrowStatus, Refund
 
