@@ -75,11 +75,14 @@ class PipelineOptions:
         payment_timeout: Seconds a job waits for its escrows before it fails (``payment_missing``).
         lease: Seconds a worker holds a job it works on.
         uses: Uses consumed per grant per job.
+        batched: Receipts go into Merkle batches anchored by the batcher (besides the per-job
+            ``recordUsage``, which consumes the grants and captures the payment).
     """
 
     payment_timeout: float = 600.0
     lease: float = 300.0
     uses: int = 1
+    batched: bool = False
 
 
 class JobPipeline:
@@ -293,6 +296,7 @@ class JobPipeline:
                 requested_at=int(job.created_at.timestamp()),
                 completed_at=int(self.clock()),
                 datasets=self._receipt_datasets(request, outcome),
+                batched=self.options.batched,
             )
         )
         self.results.write_receipt(job.job_id, issued.document.encode())
@@ -302,6 +306,7 @@ class JobPipeline:
             JobStatus.RECEIPTED,
             receipt_hash=issued.hash,
             receipt_json=issued.document,
+            batched=self.options.batched,
         )
         crash_point("receipted")
         return True

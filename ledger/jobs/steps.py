@@ -140,6 +140,7 @@ class ReceiptInput:
     requested_at: int
     completed_at: int
     datasets: tuple[ReceiptDataset, ...]
+    batched: bool = False
 
 
 @dataclass(frozen=True, slots=True)
