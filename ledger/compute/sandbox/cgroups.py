@@ -32,6 +32,7 @@ class CgroupStats:
     oom_kills: int
     peak_pids: int | None
     pids_refused: int
+    cpu_seconds: float | None
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,15 @@ class RunCgroups:
                 # Kernels without an oom_kill counter: a failed charge at the limit means OOM.
                 oom = 1 if failed and limit and usage >= limit else 0
         refused = _read_keyed(self._file("pids", "pids.events")).get("max", 0)
-        return CgroupStats(peak_memory, oom, _read_int(self._file("pids", "pids.peak")), refused)
+        cpu: float | None = None
+        if self.version == "v2":
+            usec = _read_keyed(self._file("unified", "cpu.stat")).get("usage_usec")
+            cpu = usec / 1e6 if usec is not None else None
+        elif "cpuacct" in self._dirs:
+            nsec = _read_int(self._file("cpuacct", "cpuacct.usage"))
+            cpu = nsec / 1e9 if nsec is not None else None
+        peak_pids = _read_int(self._file("pids", "pids.peak"))
+        return CgroupStats(peak_memory, oom, peak_pids, refused, cpu)
 
     def members(self) -> list[int]:
         """Pids still in the run's cgroups."""
@@ -240,6 +249,13 @@ def _try_v1(
             _cleanup(dirs)
             return None, f"v1: cannot create a {controller} cgroup under {base} ({exc.strerror})"
         dirs[controller] = path
+    # CPU accounting of the whole tree, when the hierarchy exists (optional).
+    cpuacct = next((m for m in mounts if m.fstype == "cgroup" and "cpuacct" in m.options), None)
+    if cpuacct is not None and parent is None:
+        path = _located(cpuacct, own.get("cpuacct", "/")) / name
+        with contextlib.suppress(OSError):
+            path.mkdir(mode=0o755)
+            dirs["cpuacct"] = path
     return RunCgroups("v1", dirs), ""
 
 

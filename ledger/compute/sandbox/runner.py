@@ -366,6 +366,8 @@ class _Outcome:
                 sig, exit_code = exit_code - 128, None
         ru = self.rusage
         cpu = float(getattr(ru, "ru_utime", 0.0)) + float(getattr(ru, "ru_stime", 0.0))
+        if stats is not None and stats.cpu_seconds is not None:
+            cpu = max(cpu, stats.cpu_seconds)  # the whole tree, not only what bwrap reaped
         limit_hit: str | None = None
         if output_over:
             limit_hit = "output"
