@@ -17,6 +17,7 @@ from ledger.store.models.grants import (
 )
 from ledger.store.models.jobs import OutboxEntry, PipelineJob  # noqa: F401 - registers
 from ledger.store.models.metadata import DatasetMetadata
+from ledger.store.models.provenance import ReceiptRow  # noqa: F401 - registers its tables
 from ledger.store.models.registry import (
     Dataset,
     DatasetVersion,
