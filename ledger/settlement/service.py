@@ -161,7 +161,8 @@ class Settlement:
         from_block: int | None = None,
         to_block: int | None = None,
     ) -> tuple[int, int, int]:
-        """The next epoch of `token` as ``(epoch, from_block, to_block)``, checked.
+        """The next epoch of `token` as ``(epoch, from_block, to_block)``, checked; without
+        `to_block` the range may be empty (``to_block < from_block``: nothing final is new).
 
         Raises:
             UnknownEpochError: `epoch` is not the next one.
@@ -203,7 +204,7 @@ class Settlement:
             raise EpochNotFinalError(
                 end, final, f"{self.confirmations} confirmation(s) and the index cursor"
             )
-        if end < start:
+        if end < start and to_block is not None:
             raise EpochRangeError(
                 token, number, "to_block", f"{end} must be at least from_block {start}"
             )
@@ -263,7 +264,7 @@ class Settlement:
                     SettlementEntitlement.token == token, SettlementEntitlement.epoch == epoch
                 )
             )
-            cumulative = dict(rows)
+            cumulative = {a: c for a, c in rows}  # noqa: C416 - rows are not pairs to dict()
             held_rows = session.exec(
                 select(
                     SettlementHeld.dataset_id, SettlementHeld.contributor, SettlementHeld.amount
@@ -323,6 +324,8 @@ class Settlement:
                 if pending.status == EpochStatus.COMPUTED:
                     outcomes.append(self.publish(token, pending.epoch))
         number, start, end = self.plan(token, epoch=epoch, from_block=from_block, to_block=to_block)
+        if end < start:  # no final block since the previous epoch: nothing to settle
+            return outcomes
         computed = self.compute(token, number, start, end)
         if computed is None:
             return outcomes
