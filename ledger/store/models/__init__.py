@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from ledger.store.models.base import CreatedRow, LoggedRow
+from ledger.store.models.budget import BudgetReservation, PrivacyBudget  # noqa: F401 - registers
 from ledger.store.models.chain import ChainEvent, IndexCursor, IndexedBlock
 from ledger.store.models.grants import (
     CatalogAlgorithm,
