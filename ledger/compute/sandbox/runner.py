@@ -99,7 +99,6 @@ class SandboxResult:
     limit_hit: str | None
     wall_seconds: float
     cpu_seconds: float
-    max_rss_bytes: int
     peak_memory_bytes: int | None
     peak_pids: int | None
     pids_refused: int
@@ -388,7 +387,6 @@ class _Outcome:
             limit_hit=limit_hit,
             wall_seconds=self.wall,
             cpu_seconds=cpu,
-            max_rss_bytes=int(getattr(ru, "ru_maxrss", 0)) * 1024,
             peak_memory_bytes=stats.peak_memory_bytes if stats else None,
             peak_pids=stats.peak_pids if stats else None,
             pids_refused=stats.pids_refused if stats else 0,
