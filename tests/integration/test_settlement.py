@@ -91,44 +91,51 @@ def record_job(world: World, label: str, uses: dict[str, int]) -> str:
     return "0x" + job.hex()
 
 
+def build_world(w3: Web3, deployment: Deployment, ledger: LedgerContracts) -> World:
+    """Two datasets of one owner (70 % and 60 % owner shares), one grant each, and two paid
+    jobs: job a uses dataset one once, job b uses dataset one twice and dataset two once."""
+    owner = local_account(w3, "settle:owner")
+    accounts = dev_accounts(w3)
+    consumer, executor = accounts[2], accounts[3]
+    payees = {
+        "alice": local_account(w3, "settle:alice").address,
+        "bob": local_account(w3, "settle:bob").address,
+        "carol": local_account(w3, "settle:carol").address,
+    }
+    datasets = {"one": register(ledger, owner.address, "one")}
+    datasets["two"] = register(ledger, owner.address, "two")
+    transact(ledger.registry.functions.setRevenueSplit(datasets["two"], 6000), owner.address)
+    grants = {}
+    for nonce, name in enumerate(("one", "two"), start=1):
+        fn = ledger.registry.functions.setExecutor(datasets[name], executor, True)
+        transact(fn, owner.address)
+        grants[name] = make_grant(w3, datasets[name], owner.address, consumer, nonce)
+        transact(ledger.grants.functions.issue(grant_as_tuple(grants[name])), owner.address)
+    world = World(
+        w3, deployment, ledger, owner, consumer, executor, payees, datasets, grants, [], ""
+    )
+    job_a = record_job(world, "a", {"one": 1})
+    job_b = record_job(world, "b", {"one": 2, "two": 1})
+    world.jobs = [
+        (job_a, {"one": {pseudonym("alice"): 2, pseudonym("bob"): 1}}),
+        (
+            job_b,
+            {
+                "one": {pseudonym("alice"): 1, pseudonym("carol"): 2},
+                "two": {pseudonym("bob"): 5},
+            },
+        ),
+    ]
+    rpc(w3, "evm_mine")
+    return world
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     with Anvil() as node:
         w3 = Web3(Web3.HTTPProvider(node.url))
         deployment, ledger = deploy_for_index(w3, tmp_path_factory.mktemp("deployments"))
-        owner = local_account(w3, "settle:owner")
-        accounts = dev_accounts(w3)
-        consumer, executor = accounts[2], accounts[3]
-        payees = {
-            "alice": local_account(w3, "settle:alice").address,
-            "bob": local_account(w3, "settle:bob").address,
-            "carol": local_account(w3, "settle:carol").address,
-        }
-        datasets = {"one": register(ledger, owner.address, "one")}
-        datasets["two"] = register(ledger, owner.address, "two")
-        transact(ledger.registry.functions.setRevenueSplit(datasets["two"], 6000), owner.address)
-        grants = {}
-        for nonce, name in enumerate(("one", "two"), start=1):
-            fn = ledger.registry.functions.setExecutor(datasets[name], executor, True)
-            transact(fn, owner.address)
-            grants[name] = make_grant(w3, datasets[name], owner.address, consumer, nonce)
-            transact(ledger.grants.functions.issue(grant_as_tuple(grants[name])), owner.address)
-        world = World(
-            w3, deployment, ledger, owner, consumer, executor, payees, datasets, grants, [], ""
-        )
-        job_a = record_job(world, "a", {"one": 1})
-        job_b = record_job(world, "b", {"one": 2, "two": 1})
-        world.jobs = [
-            (job_a, {"one": {pseudonym("alice"): 2, pseudonym("bob"): 1}}),
-            (
-                job_b,
-                {
-                    "one": {pseudonym("alice"): 1, pseudonym("carol"): 2},
-                    "two": {pseudonym("bob"): 5},
-                },
-            ),
-        ]
-        rpc(w3, "evm_mine")
+        world = build_world(w3, deployment, ledger)
         world.snapshot = rpc(w3, "evm_snapshot")
         yield world
 
