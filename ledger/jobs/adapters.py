@@ -58,48 +58,50 @@ def resolve_algorithm(algorithm: str) -> str:
 
 
 class EngineCompute:
-    """`ComputeStep` over ``ledger.compute.engine`` (templates in the sandbox, DP, release
-    policy). Refusals of the engine (budget, sandbox, policy) become `JobFailure`s with the
-    error's class as the reason code; its message never holds data (the engine's rule)."""
+    """`ComputeStep` over ``ledger.compute.engine.ComputeEngine`` (templates, DP with the budget
+    ledger in the database, sandbox, release policy). The job id is the budget reservation id,
+    so a restarted job never reserves twice. Refusals of the engine (budget, parameters,
+    sandbox, release policy) become `JobFailure`s with the error's class as the reason code;
+    their messages hold no data (the engine's rule)."""
 
-    def __init__(self, *, k: int | None = None, **engine_options: Any) -> None:
-        self._engine_mod = _module("compute", "ledger.compute.engine")
+    def __init__(self, db: Engine, *, k: int = 10, backend: Any = None) -> None:
+        self._mod = _module("compute", "ledger.compute.engine")
+        budget = _module("compute", "ledger.compute.budget")
+        self._engine = self._mod.ComputeEngine(budget=budget.BudgetLedger(db), backend=backend)
         self._k = k
-        self._options = engine_options
 
     def run(self, request: ComputeInput) -> ComputeOutcome:
         """Run the request through the engine."""
-        mod = self._engine_mod
-        refs = [mod.DatasetRef(d.dataset_id, d.version, d.data_dir) for d in request.datasets]
-        budgets = [
-            mod.GrantBudget(d.grant_id, d.dataset_id, d.budget_micro) for d in request.datasets
-        ]
-        kwargs: dict[str, Any] = {}
-        if self._k is not None:
-            kwargs["k"] = self._k
+        mod = self._mod
         compute_request = mod.ComputeRequest(
             algorithm=request.algorithm_hash,
             params=request.params,
-            datasets=refs,
-            grants=budgets,
-            **kwargs,
+            datasets=[
+                mod.DatasetRef(d.dataset_id, d.version, d.data_dir) for d in request.datasets
+            ],
+            grants=[
+                mod.GrantBudget(d.grant_id, d.dataset_id, d.budget_micro, d.spent_micro)
+                for d in request.datasets
+            ],
+            k=self._k,
+            reservation_id=request.job_id,
         )
         try:
-            result = mod.run(compute_request, **self._options)
+            result = self._engine.run(compute_request)
         except LedgerError as exc:
             raise JobFailure(_code(type(exc).__name__), str(exc)[:500]) from None
-        spent = result.epsilon_spent
-        if isinstance(spent, dict):
-            per_dataset = {int(k): int(v) for k, v in spent.items()}
-        else:
-            per_dataset = {d.dataset_id: int(spent) for d in request.datasets}
+        spent = {d.dataset_id: 0 for d in request.datasets}
+        for item in result.epsilon_spent:
+            spent[int(item.dataset_id)] = spent.get(int(item.dataset_id), 0) + int(
+                item.epsilon_micro
+            )
         return ComputeOutcome(
             result=dict(result.result),
             result_hash=str(result.result_hash),
             algorithm_hash=str(result.algorithm_hash),
             runtime_hash=str(result.runtime_hash),
             parameters_hash=str(result.parameters_hash),
-            epsilon_spent=per_dataset,
+            epsilon_spent=spent,
             suppression_k=int(result.suppression_k),
         )
 

@@ -200,7 +200,7 @@ class JobPipeline:
     def _authorize(self, job: PipelineJob) -> bool:
         request = _request(job)
         at = self.chain.now()
-        budgets: dict[str, int] = {}
+        budgets: dict[str, tuple[int, int]] = {}
         for grant, dataset in zip(request.grants, request.datasets, strict=True):
             check = JobRequest(
                 dataset_id=grant.dataset_id,
@@ -218,7 +218,7 @@ class JobPipeline:
                 raise JobFailure(decision.reason.value, decision.detail)
             assert dataset.version is not None
             _, spent = self.chain.grant_state(self.chain.grant_id(grant))
-            budgets[str(grant.dataset_id)] = max(grant.epsilon_budget - spent, 0)
+            budgets[str(grant.dataset_id)] = (grant.epsilon_budget, spent)
         self.store.advance(
             job.job_id,
             JobStatus.PAID,
@@ -234,13 +234,15 @@ class JobPipeline:
         inputs = []
         for grant, dataset in zip(request.grants, request.datasets, strict=True):
             assert dataset.version is not None
+            budget, spent = budgets[str(dataset.dataset_id)]
             inputs.append(
                 DatasetInput(
                     dataset_id=dataset.dataset_id,
                     version=dataset.version,
                     data_dir=self.locator.data_dir(dataset.dataset_id, dataset.version),
                     grant_id=_hex(self.chain.grant_id(grant)),
-                    budget_micro=int(budgets[str(dataset.dataset_id)]),
+                    budget_micro=int(budget),
+                    spent_micro=int(spent),
                 )
             )
         outcome = self.compute.run(

@@ -73,6 +73,7 @@ def open_pipeline(
     batch_size: int = 100,
     batch_wait: float = 10.0,
     with_weights: bool = True,
+    k: int = 10,
 ) -> JobPipeline:
     """The worker's pipeline, with the real compute engine, receipts and (in batched mode) the
     receipt batcher, signing with the executor key (``settings.resolved_executor_key()``).
@@ -98,7 +99,7 @@ def open_pipeline(
         context.chain,
         executor,
         context.results,
-        compute=EngineCompute(),
+        compute=EngineCompute(context.engine, k=k),
         receipts=ProvenanceReceipts(context.engine, key),
         locator=VaultLocator(
             settings.data_dir, context.chain.chain_id, context.chain.registry.address

@@ -41,13 +41,15 @@ class JobFailure(Exception):
 
 @dataclass(frozen=True, slots=True)
 class DatasetInput:
-    """A dataset version the computation reads, with the budget left on its grant."""
+    """A dataset version the computation reads, with its grant's privacy budget and what the
+    chain says the grant has spent of it (micro-epsilon)."""
 
     dataset_id: int
     version: int
     data_dir: Path
     grant_id: str
     budget_micro: int
+    spent_micro: int
 
 
 @dataclass(frozen=True, slots=True)

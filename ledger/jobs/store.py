@@ -75,6 +75,7 @@ class JobStore:
             job = session.get(PipelineJob, job_id)
             if job is None:
                 raise JobNotFoundError(job_id)
+            job.status = JobStatus(job.status)
             return job
 
     def outbox(self, job_id: str, action: OutboxAction | None = None) -> list[OutboxEntry]:
@@ -83,7 +84,11 @@ class JobStore:
             query = select(OutboxEntry).where(OutboxEntry.job_id == job_id)
             if action is not None:
                 query = query.where(OutboxEntry.action == action)
-            return list(session.exec(query).all())
+            entries = list(session.exec(query).all())
+            for entry in entries:
+                entry.action = OutboxAction(entry.action)
+                entry.status = OutboxStatus(entry.status)
+            return entries
 
     def runnable(self, limit: int = 100) -> list[str]:
         """Ids of unfinished jobs, oldest first."""
