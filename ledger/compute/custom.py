@@ -40,14 +40,9 @@ from ledger.compute.sandbox.errors import (
     SandboxCrashError,
     SandboxLimitError,
 )
+from ledger.compute.sandbox.files import read_output_file
 from ledger.compute.sandbox.limits import SandboxLimits
-from ledger.compute.sandbox.runner import (
-    CODE_DIR,
-    DATA_ROOT,
-    SandboxResult,
-    SandboxRunner,
-    read_output_file,
-)
+from ledger.compute.sandbox.runner import CODE_DIR, DATA_ROOT, SandboxResult, SandboxRunner
 from ledger.merkle import keccak256
 
 __all__ = [

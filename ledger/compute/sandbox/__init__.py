@@ -18,6 +18,7 @@ from ledger.compute.sandbox.errors import (
     SandboxTimeoutError,
     SandboxUnavailableError,
 )
+from ledger.compute.sandbox.files import measure_dir, read_output_file
 from ledger.compute.sandbox.limits import SandboxLimits
 from ledger.compute.sandbox.runner import (
     CODE_DIR,
@@ -25,8 +26,6 @@ from ledger.compute.sandbox.runner import (
     OUTPUT_DIR,
     SandboxResult,
     SandboxRunner,
-    measure_dir,
-    read_output_file,
 )
 
 __all__ = [

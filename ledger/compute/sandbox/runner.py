@@ -29,25 +29,19 @@ import os
 import selectors
 import shutil
 import signal
-import stat
 import subprocess
 import sys
 import sysconfig
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from ledger.compute.sandbox.cgroups import CgroupStats, RunCgroups, create_cgroups
-from ledger.compute.sandbox.errors import (
-    SandboxConfigError,
-    SandboxCrashError,
-    SandboxLimitError,
-    SandboxTimeoutError,
-    SandboxUnavailableError,
-)
+from ledger.compute.sandbox.cgroups import RunCgroups, create_cgroups
+from ledger.compute.sandbox.errors import SandboxConfigError, SandboxUnavailableError
+from ledger.compute.sandbox.files import checked_input_dir, checked_output_dir, measure_dir
 from ledger.compute.sandbox.limits import SandboxLimits
+from ledger.compute.sandbox.result import Outcome, SandboxResult
 from ledger.compute.sandbox.seccomp import seccomp_fd
 
 __all__ = [
@@ -56,8 +50,6 @@ __all__ = [
     "OUTPUT_DIR",
     "SandboxResult",
     "SandboxRunner",
-    "measure_dir",
-    "read_output_file",
 ]
 
 DATA_ROOT = "/data"
@@ -87,65 +79,6 @@ _BOOT = (
 )
 _PASSWD = b"nobody:x:65534:65534:nobody:/tmp:/usr/sbin/nologin\n"
 _GROUP = b"nogroup:x:65534:\n"
-
-
-@dataclass(frozen=True)
-class SandboxResult:
-    """How a sandboxed run ended and what it used. stdout/stderr are for the operator only."""
-
-    exit_code: int | None
-    signal: int | None
-    timed_out: bool
-    limit_hit: str | None
-    wall_seconds: float
-    cpu_seconds: float
-    peak_memory_bytes: int | None
-    peak_pids: int | None
-    pids_refused: int
-    cgroup: str
-    output_bytes: int
-    output_files: int
-    limits: SandboxLimits
-    stdout: bytes = field(repr=False, compare=False)
-    stderr: bytes = field(repr=False, compare=False)
-
-    @property
-    def ok(self) -> bool:
-        """True when the code exited 0 within every limit."""
-        return self.exit_code == 0 and not self.timed_out and self.limit_hit is None
-
-    def raise_for_failure(self) -> None:
-        """Raise the typed error of a failed run; return when it succeeded.
-
-        Raises SandboxTimeoutError, SandboxLimitError (cpu, memory, pids, output) or
-        SandboxCrashError (non-zero exit, signal).
-        """
-        limits = self.limits
-        if self.limit_hit == "output":
-            raise SandboxLimitError(
-                "output",
-                limits.max_output_bytes,
-                f"{self.output_bytes} bytes in {self.output_files} entries written; "
-                f"at most {limits.max_output_files} entries",
-            )
-        if self.timed_out:
-            if self.limit_hit == "pids":
-                raise SandboxLimitError(
-                    "pids", limits.max_pids, f"{self.pids_refused} forks refused, then timed out"
-                )
-            raise SandboxTimeoutError(self.wall_seconds, limits.wall_seconds)
-        if self.limit_hit == "memory":
-            raise SandboxLimitError("memory", limits.memory_bytes, "out of memory")
-        if self.limit_hit == "cpu":
-            raise SandboxLimitError("cpu", limits.cpu_seconds, "CPU seconds")
-        if self.limit_hit == "pids" and self.exit_code != 0:
-            raise SandboxLimitError("pids", limits.max_pids, f"{self.pids_refused} forks refused")
-        if self.signal is not None:
-            raise SandboxCrashError(
-                f"killed by signal {signal.Signals(self.signal).name}", signal=self.signal
-            )
-        if self.exit_code != 0:
-            raise SandboxCrashError(f"exit status {self.exit_code}", exit_code=self.exit_code)
 
 
 class SandboxRunner:
@@ -249,9 +182,9 @@ class SandboxRunner:
         if not argv:
             raise SandboxConfigError("argv", "a non-empty list (the script to run first)", argv)
         self.check_available()
-        out = _checked_output_dir(output_dir)
-        data = [_checked_input(p, out, i) for i, p in enumerate(inputs)]
-        code = _checked_input(code_dir, out, -1) if code_dir is not None else None
+        out = checked_output_dir(output_dir)
+        data = [checked_input_dir(p, out, i) for i, p in enumerate(inputs)]
+        code = checked_input_dir(code_dir, out, -1) if code_dir is not None else None
 
         cgroups, cgroup_note = create_cgroups(
             limits.memory_bytes, limits.max_pids, self._cgroup_parent
@@ -337,75 +270,13 @@ class SandboxRunner:
 # -- supervision ------------------------------------------------------------------------------
 
 
-@dataclass
-class _Outcome:
-    status: int
-    rusage: object
-    wall: float
-    timed_out: bool
-    output_over: bool
-    stdout: bytes
-    stderr: bytes
-
-    def result(
-        self, limits: SandboxLimits, stats: CgroupStats | None, cgroup: str, out: Path
-    ) -> SandboxResult:
-        size, count = measure_dir(out, limits.max_output_files)
-        output_over = (
-            self.output_over or size > limits.max_output_bytes or count > limits.max_output_files
-        )
-        exit_code: int | None = None
-        sig: int | None = None
-        if os.WIFSIGNALED(self.status):
-            sig = os.WTERMSIG(self.status)
-        elif os.WIFEXITED(self.status):
-            exit_code = os.WEXITSTATUS(self.status)
-            if exit_code > 128 and not self.timed_out:
-                # bwrap reports a command killed by signal N as exit status 128 + N.
-                sig, exit_code = exit_code - 128, None
-        ru = self.rusage
-        cpu = float(getattr(ru, "ru_utime", 0.0)) + float(getattr(ru, "ru_stime", 0.0))
-        if stats is not None and stats.cpu_seconds is not None:
-            cpu = max(cpu, stats.cpu_seconds)  # the whole tree, not only what bwrap reaped
-        limit_hit: str | None = None
-        if output_over:
-            limit_hit = "output"
-        elif stats is not None and stats.oom_kills > 0:
-            limit_hit = "memory"
-        elif sig == signal.SIGXCPU or (
-            sig == signal.SIGKILL and cpu >= limits.cpu_seconds and not self.timed_out
-        ):
-            limit_hit = "cpu"
-        elif sig == signal.SIGXFSZ:
-            limit_hit = "output"
-        elif stats is not None and stats.pids_refused > 0:
-            limit_hit = "pids"
-        return SandboxResult(
-            exit_code=None if self.timed_out else exit_code,
-            signal=None if self.timed_out else sig,
-            timed_out=self.timed_out,
-            limit_hit=limit_hit,
-            wall_seconds=self.wall,
-            cpu_seconds=cpu,
-            peak_memory_bytes=stats.peak_memory_bytes if stats else None,
-            peak_pids=stats.peak_pids if stats else None,
-            pids_refused=stats.pids_refused if stats else 0,
-            cgroup=cgroup,
-            output_bytes=size,
-            output_files=count,
-            limits=limits,
-            stdout=self.stdout,
-            stderr=self.stderr,
-        )
-
-
 def _supervise(
     command: list[str],
     fds: list[int],
     out: Path,
     limits: SandboxLimits,
     cgroups: RunCgroups | None,
-) -> _Outcome:
+) -> Outcome:
     start = time.monotonic()
     proc = subprocess.Popen(
         command,
@@ -468,7 +339,7 @@ def _supervise(
         proc.stdout.close()
         proc.stderr.close()
     wall = time.monotonic() - start
-    return _Outcome(
+    return Outcome(
         status, rusage, wall, timed_out, output_over, bytes(stdout_tail), bytes(stderr_tail)
     )
 
@@ -480,65 +351,6 @@ def _kill_tree(pid: int, cgroups: RunCgroups | None) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
-# -- files ------------------------------------------------------------------------------------
-
-
-def measure_dir(root: Path, max_entries: int) -> tuple[int, int]:
-    """(bytes, entries) under `root`, never following symlinks; stops counting past
-    `max_entries` + 1 entries (enough to say "too many")."""
-    total = count = 0
-    stack = [str(root)]
-    while stack and count <= max_entries:
-        try:
-            entries = list(os.scandir(stack.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            count += 1
-            try:
-                info = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            total += info.st_size
-            if entry.is_dir(follow_symlinks=False):
-                stack.append(entry.path)
-    return total, count
-
-
-def read_output_file(output_dir: Path, name: str, max_bytes: int) -> bytes | None:
-    """Read `name` from a run's output directory, or None when it does not exist.
-
-    Never follows a symlink (in the directory or the name) and refuses anything but a regular
-    file of at most `max_bytes`; raises SandboxConfigError for a bad name and ValueError with
-    the rule broken otherwise.
-    """
-    if not name or "/" in name or name in (".", ".."):
-        raise SandboxConfigError("output file name", "a plain file name", name)
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
-    dir_fd = os.open(output_dir, flags | os.O_DIRECTORY)
-    try:
-        try:
-            fd = os.open(name, flags | os.O_NONBLOCK, dir_fd=dir_fd)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise ValueError(f"a regular file, not a symlink ({exc.strerror})") from exc
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ValueError("a regular file")
-            if info.st_size > max_bytes:
-                raise ValueError(f"at most {max_bytes} bytes")
-            data = os.read(fd, max_bytes + 1)
-            if len(data) > max_bytes:
-                raise ValueError(f"at most {max_bytes} bytes")
-            return data
-        finally:
-            os.close(fd)
-    finally:
-        os.close(dir_fd)
-
-
 def _is_executable(path: str) -> bool:
     return bool(path) and os.path.isfile(path) and os.access(path, os.X_OK)
 
@@ -548,27 +360,3 @@ def _memfd(content: bytes) -> int:
     os.write(fd, content)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd
-
-
-def _checked_output_dir(path: Path) -> Path:
-    if path.is_symlink() or not path.is_dir():
-        raise SandboxConfigError("output_dir", "an existing directory (not a symlink)", str(path))
-    resolved = path.resolve(strict=True)
-    if any(resolved.iterdir()):
-        raise SandboxConfigError("output_dir", "empty before the run", str(path))
-    return resolved
-
-
-def _checked_input(path: Path, out: Path, index: int) -> Path:
-    label = "code_dir" if index < 0 else f"inputs[{index}]"
-    try:
-        resolved = Path(path).resolve(strict=True)
-    except (OSError, RuntimeError) as exc:
-        raise SandboxConfigError(label, "an existing directory", str(path)) from exc
-    if not resolved.is_dir():
-        raise SandboxConfigError(label, "a directory", str(path))
-    if resolved == Path("/") or out.is_relative_to(resolved) or resolved.is_relative_to(out):
-        raise SandboxConfigError(
-            label, "a directory that neither is / nor overlaps the output directory", str(path)
-        )
-    return resolved
