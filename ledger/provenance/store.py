@@ -39,26 +39,8 @@ __all__ = [
 def previous_receipts(session: Session, dataset_ids: Iterable[int]) -> dict[int, str | None]:
     """The latest stored receipt hash of each dataset (None for a dataset without receipts):
     the ``previous_receipt`` of the next receipt on it."""
-    ids = sorted(set(dataset_ids))
-    heads: dict[int, str | None] = dict.fromkeys(ids)
-    if not ids:
-        return heads
-    latest = (
-        select(col(ReceiptDatasetRow.dataset_id), func.max(ReceiptDatasetRow.position).label("top"))
-        .where(col(ReceiptDatasetRow.dataset_id).in_(ids))
-        .group_by(col(ReceiptDatasetRow.dataset_id))
-        .subquery()
-    )
-    rows = session.exec(
-        select(col(ReceiptDatasetRow.dataset_id), col(ReceiptDatasetRow.receipt_hash)).join(
-            latest,
-            (col(ReceiptDatasetRow.dataset_id) == latest.c.dataset_id)
-            & (col(ReceiptDatasetRow.position) == latest.c.top),
-        )
-    )
-    for dataset_id, receipt_hash in rows:
-        heads[int(dataset_id)] = receipt_hash
-    return heads
+    heads = _heads(session, dataset_ids)
+    return {dataset_id: head[0] if head else None for dataset_id, head in heads.items()}
 
 
 def save_receipt(session: Session, signed: SignedReceipt, *, batched: bool = False) -> bool:
@@ -86,12 +68,12 @@ def save_receipt(session: Session, signed: SignedReceipt, *, batched: bool = Fal
     ).one_or_none()
     if other is not None:
         raise ReceiptConflictError(receipt.job_id, other, signed.hash)
-    heads = previous_receipts(session, (entry.dataset_id for entry in receipt.datasets))
-    positions = _positions(session, heads)
+    heads = _heads(session, (entry.dataset_id for entry in receipt.datasets))
     for entry in receipt.datasets:
-        if entry.previous_receipt != heads[entry.dataset_id]:
+        head = heads[entry.dataset_id]
+        if entry.previous_receipt != (head[0] if head else None):
             raise ReceiptChainConflictError(
-                entry.dataset_id, heads[entry.dataset_id], entry.previous_receipt
+                entry.dataset_id, head[0] if head else None, entry.previous_receipt
             )
     session.add(
         ReceiptRow(
@@ -112,7 +94,7 @@ def save_receipt(session: Session, signed: SignedReceipt, *, batched: bool = Fal
         session.add(
             ReceiptDatasetRow(
                 dataset_id=entry.dataset_id,
-                position=positions[entry.dataset_id] + 1,
+                position=_next_position(heads[entry.dataset_id]),
                 receipt_hash=signed.hash,
                 previous_receipt=entry.previous_receipt,
                 version=entry.version,
@@ -201,14 +183,33 @@ def _one(session: Session, condition: ColumnElement[bool]) -> ReceiptRow | None:
     return session.exec(statement).first()
 
 
-def _positions(session: Session, heads: dict[int, str | None]) -> dict[int, int]:
-    ids = list(heads)
-    rows = session.exec(
-        select(col(ReceiptDatasetRow.dataset_id), func.max(ReceiptDatasetRow.position))
+def _heads(session: Session, dataset_ids: Iterable[int]) -> dict[int, tuple[str, int] | None]:
+    """Each dataset's latest receipt and its position in the chain (None: no receipt yet)."""
+    ids = sorted(set(dataset_ids))
+    heads: dict[int, tuple[str, int] | None] = dict.fromkeys(ids)
+    if not ids:
+        return heads
+    latest = (
+        select(col(ReceiptDatasetRow.dataset_id), func.max(ReceiptDatasetRow.position).label("top"))
         .where(col(ReceiptDatasetRow.dataset_id).in_(ids))
         .group_by(col(ReceiptDatasetRow.dataset_id))
+        .subquery()
     )
-    positions = dict.fromkeys(ids, 0)
-    for dataset_id, top in rows:
-        positions[int(dataset_id)] = int(top)
-    return positions
+    rows = session.exec(
+        select(
+            col(ReceiptDatasetRow.dataset_id),
+            col(ReceiptDatasetRow.receipt_hash),
+            col(ReceiptDatasetRow.position),
+        ).join(
+            latest,
+            (col(ReceiptDatasetRow.dataset_id) == latest.c.dataset_id)
+            & (col(ReceiptDatasetRow.position) == latest.c.top),
+        )
+    )
+    for dataset_id, receipt_hash, position in rows:
+        heads[int(dataset_id)] = (receipt_hash, int(position))
+    return heads
+
+
+def _next_position(head: tuple[str, int] | None) -> int:
+    return 1 if head is None else head[1] + 1
