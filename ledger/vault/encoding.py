@@ -17,14 +17,16 @@ Leaf values of row ``i`` of version ``V`` of dataset ``NAME``::
 
 Pseudonyms (32 bytes, shown as ``0x`` + 64 hex): a patient id
 ``HMAC-SHA256(key, b"ledger.patient-id\\x00" | id)``; a contributor
-``HMAC-SHA256(key, b"ledger.contributor\\x00" | kind | b"\\x00" | value)``. A patient's date shift
-in days is ``int.from_bytes(HMAC-SHA256(key, b"ledger.date-shift\\x00" | pseudonym)[:4]) % 731
-- 365``. All of them are deterministic under the owner's key and useless without it.
+``HMAC-SHA256(key, b"ledger.contributor\\x00" | kind | b"\\x00" | value)``, except when the
+contributor column is the patient id column: then a contributor is its patient pseudonym.
+A patient's date shift in days is ``int.from_bytes(SHA-256(shift_key | pseudonym)[:4]) % 731
+- 365`` with ``shift_key = HMAC-SHA256(key, b"ledger.date-shift")``. All of them are
+deterministic under the owner's key and useless without it.
 """
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import unicodedata
 from collections.abc import Sequence
 from datetime import date
@@ -40,10 +42,13 @@ from ledger.vault.schema import Column, ColumnType, Generalize, Role, Schema
 
 __all__ = [
     "INT256_MIN",
+    "Hmac",
     "bool_words",
     "bytes_words",
     "contributor_pseudonym",
     "date_shift_days",
+    "date_shift_key",
+    "hex_strings",
     "int_words",
     "leaf_encoding",
     "leaf_hashes",
@@ -75,42 +80,79 @@ def _abi_type(column: Column) -> str:
     return "int256"
 
 
-def patient_pseudonym(key: bytes, value: str) -> bytes:
+class Hmac:
+    """HMAC-SHA256 under one 32-byte key, computed from precomputed pads (RFC 2104): the same
+    digests as ``hmac.digest``, about twice as fast for the short messages of a row. Holds the
+    key: never log or repr it."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        padded = key.ljust(64, b"\x00")
+        self._inner = bytes(b ^ 0x36 for b in padded)
+        self._outer = bytes(b ^ 0x5C for b in padded)
+
+    def __repr__(self) -> str:
+        return "Hmac(<key hidden>)"
+
+    def digest(self, message: bytes) -> bytes:
+        """HMAC-SHA256 of `message`."""
+        sha = hashlib.sha256
+        return sha(self._outer + sha(self._inner + message).digest()).digest()
+
+
+def _mac(key: bytes | Hmac) -> Hmac:
+    return key if isinstance(key, Hmac) else Hmac(key)
+
+
+def patient_pseudonym(key: bytes | Hmac, value: str) -> bytes:
     """The 32-byte pseudonym of a patient id."""
-    return hmac.digest(key, b"ledger.patient-id\x00" + value.encode(), "sha256")
+    return _mac(key).digest(b"ledger.patient-id\x00" + value.encode())
 
 
-def contributor_pseudonym(key: bytes, kind: str, value: str) -> bytes:
-    """The 32-byte pseudonym of a contributor (`kind` patient, clinician or department)."""
-    return hmac.digest(
-        key, b"ledger.contributor\x00" + kind.encode() + b"\x00" + value.encode(), "sha256"
-    )
+def contributor_pseudonym(key: bytes | Hmac, kind: str, value: str) -> bytes:
+    """The 32-byte pseudonym of a (non-patient-id column) contributor."""
+    return _mac(key).digest(b"ledger.contributor\x00" + kind.encode() + b"\x00" + value.encode())
 
 
-def date_shift_days(key: bytes, pseudonym: bytes) -> int:
-    """The patient's date shift in days, in [-365, 365]."""
-    digest = hmac.digest(key, b"ledger.date-shift\x00" + pseudonym, "sha256")
+def date_shift_key(key: bytes | Hmac) -> bytes:
+    """The secret the date shifts derive from (never stored or shown)."""
+    return _mac(key).digest(b"ledger.date-shift")
+
+
+def date_shift_days(shift_key: bytes, pseudonym: bytes) -> int:
+    """The patient's date shift in days, in [-365, 365] (see `date_shift_key`)."""
+    digest = hashlib.sha256(shift_key + pseudonym).digest()
     return int.from_bytes(digest[:4], "big") % 731 - 365
+
+
+def hex_strings(words: Words) -> pa.Array:
+    """(m, 32) byte rows as a string array of ``0x`` + 64 lowercase hex digits (vectorized)."""
+    m = len(words)
+    digits = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+    out = np.empty((m, 66), dtype=np.uint8)
+    out[:, 0], out[:, 1] = ord("0"), ord("x")
+    out[:, 2::2] = digits[words >> 4]
+    out[:, 3::2] = digits[words & 15]
+    offsets = pa.py_buffer(np.arange(0, 66 * (m + 1), 66, dtype=np.int32).tobytes())
+    return pa.Array.from_buffers(pa.string(), m, [None, offsets, pa.py_buffer(out.tobytes())])
 
 
 def _salt_prefix(name: str, version: int) -> bytes:
     return b"ledger.row-salt\x00" + name.encode() + b"\x00" + version.to_bytes(4, "big")
 
 
-def row_salt(key: bytes, name: str, version: int, row: int) -> bytes:
+def row_salt(key: bytes | Hmac, name: str, version: int, row: int) -> bytes:
     """The salt of row `row` of a version."""
-    return hmac.digest(key, _salt_prefix(name, version) + row.to_bytes(8, "big"), "sha256")
+    return _mac(key).digest(_salt_prefix(name, version) + row.to_bytes(8, "big"))
 
 
-def row_salts(key: bytes, name: str, version: int, start: int, count: int) -> Words:
+def row_salts(key: bytes | Hmac, name: str, version: int, start: int, count: int) -> Words:
     """The salts of rows ``start .. start+count-1`` as a (count, 32) array."""
-    prefix, digest = _salt_prefix(name, version), hmac.digest
-    joined = b"".join(
-        [
-            digest(key, prefix + i.to_bytes(8, "big"), "sha256")
-            for i in range(start, start + count)
-        ]
-    )
+    prefix, digest = _salt_prefix(name, version), _mac(key).digest
+    joined = b"".join([digest(prefix + i.to_bytes(8, "big")) for i in range(start, start + count)])
     return np.frombuffer(joined, dtype=np.uint8).reshape(count, 32)
 
 
@@ -166,7 +208,7 @@ def leaf_hashes(words: Sequence[Words]) -> bytes:
 
 
 def leaf_values(
-    schema: Schema, key: bytes, name: str, version: int, row: int, stored: dict[str, Any]
+    schema: Schema, key: bytes | Hmac, name: str, version: int, row: int, stored: dict[str, Any]
 ) -> list[Any]:
     """The leaf values of one stored row (its Parquet values by column name), in the JSON
     shapes of ``ledger.merkle`` (ints, ``0x`` hex for bytes32, bools)."""

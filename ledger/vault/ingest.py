@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from ledger.merkle import tree_of_leaves
 from ledger.vault.contributors import (
     build_entries,
-    contributors_tree,
+    contributors_root,
     read_payouts,
     write_contributors,
 )
@@ -131,7 +131,7 @@ def _ingest_into(
     data_dir.mkdir(parents=True)
     report = Report(on_error=on_error)
     converter = ChunkConverter(schema, key, name, version, report)
-    contributor_rows: Counter[str] = Counter()
+    contributor_rows: Counter[bytes] = Counter()
     partitions: list[Partition] = []
     writer: pq.ParquetWriter | None = None
     part_path: Path | None = None
@@ -151,7 +151,7 @@ def _ingest_into(
             rejecting = rejecting or (on_error == "reject" and report.failed)
             if converted is not None and not rejecting and converted.table.num_rows:
                 leaves.write(leaf_hashes(converted.words))
-                contributor_rows.update("0x" + c.hex() for c in converted.contributors)
+                contributor_rows.update(_count_rows(converted.contributors))
                 table = converted.table
                 offset = 0
                 while offset < table.num_rows:
@@ -196,17 +196,19 @@ def _ingest_into(
     del nodes
 
     kind = schema.contributor.kind.value if schema.contributor else "owner"
+    rows_by_id = {"0x" + c.hex(): n for c, n in contributor_rows.items()}
+    del contributor_rows
     if schema.contributor is None:
-        contributor_rows = Counter({"0x" + bytes(32).hex(): row_count})
+        rows_by_id = {"0x" + bytes(32).hex(): row_count}
         payout_map = {"0x" + bytes(32).hex(): vault.owner}
-    unknown = sorted(set(payout_map) - set(contributor_rows))
+    unknown = sorted(set(payout_map) - set(rows_by_id))
     if unknown:
         raise PayoutsError(
             Path("payouts"), f"{len(unknown)} contributor(s) listed have no rows in the dataset"
         )
-    entries = build_entries(contributor_rows, kind, payout_map)
+    entries = build_entries(rows_by_id, kind, payout_map)
     write_contributors(staging / "contributors.parquet", entries)
-    contributors_root = contributors_tree(entries).root
+    root_of_contributors = contributors_root(entries)
 
     report_json = report.to_json()
     (staging / "report.json").write_text(json.dumps(report_json, indent=2) + "\n")
@@ -220,8 +222,8 @@ def _ingest_into(
             "row_count": row_count,
             "commitment": commitment,
             "leaf_encoding": leaf_encoding(schema),
-            "contributors_root": contributors_root,
-            "contributor_rows": dict(sorted(contributor_rows.items())),
+            "contributors_root": root_of_contributors,
+            "contributor_rows": {e.contributor_id: e.rows for e in entries},
             "partitions": partitions,
             "previous_commitment": previous.commitment if previous else None,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -230,6 +232,13 @@ def _ingest_into(
     )
     manifest.save(staging / "manifest.json")
     return manifest
+
+
+def _count_rows(words: np.ndarray) -> dict[bytes, int]:  # type: ignore[type-arg]
+    """Rows per distinct 32-byte value of `words` (an (m, 32) array)."""
+    keys = np.ascontiguousarray(words).view(np.dtype((np.void, 32))).ravel()
+    uniques, counts = np.unique(keys, return_counts=True)
+    return {bytes(u): int(c) for u, c in zip(uniques, counts, strict=True)}
 
 
 def _partition(path: Path, rows: int, root: Path) -> Partition:

@@ -56,7 +56,8 @@ class Manifest(BaseModel):
     def save(self, path: Path) -> None:
         """Write the manifest to `path` (through a temporary file and a rename)."""
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n")
+        # Compact: json's C encoder only runs without indent (a million contributors is fast).
+        tmp.write_text(json.dumps(self.to_json(), sort_keys=True) + "\n")
         os.replace(tmp, path)
 
     @classmethod

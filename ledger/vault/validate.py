@@ -20,10 +20,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ledger.vault.encoding import (
+    Hmac,
     Words,
     bool_words,
+    bytes_words,
     contributor_pseudonym,
     date_shift_days,
+    date_shift_key,
+    hex_strings,
     int_words,
     patient_pseudonym,
     row_salts,
@@ -138,7 +142,7 @@ class Converted:
 
     table: pa.Table
     words: list[Words]
-    contributors: list[bytes]
+    contributors: Words
 
 
 class ChunkConverter:
@@ -148,12 +152,13 @@ class ChunkConverter:
     def __init__(
         self, schema: Schema, key: bytes, name: str, version: int, report: Report
     ) -> None:
-        self.schema, self.key, self.name, self.version = schema, key, name, version
+        self.schema, self.key, self.name, self.version = schema, Hmac(key), name, version
         self.report = report
         self.rows = 0
         self.duplicates = DuplicateTracker()
-        self._pseudonyms: dict[str, bytes] = {}
-        self._patient_text: list[str | None] = []
+        self._shifting = any(c.generalize is Generalize.SHIFT for c in schema.columns)
+        self._patient_shifts: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._shift_key = date_shift_key(self.key)
 
     def convert(self, chunk: Chunk, *, build: bool = True) -> Converted | None:
         """Validate `chunk`; return its good rows converted (None when `build` is false, e.g.
@@ -304,11 +309,12 @@ class ChunkConverter:
         start = self.rows
         self.rows += g
         take = pa.array(keep, pa.int64())
-        patient_codes: npt.NDArray[np.bytes_] | None = None
+        patient_codes: Words | None = None
         patient = schema.patient_column
         if patient is not None:
-            patient_codes = self._patient_pseudonyms(parsed[patient.name], take)
-            self._patient_text = parsed[patient.name].canonical_text().take(take).to_pylist()
+            patient_codes, self._patient_shifts = self._patient_pseudonyms(
+                parsed[patient.name], take
+            )
         columns: dict[str, pa.Array] = {}
         words: list[Words] = [
             int_words(np.arange(start, start + g, dtype=np.int64)),
@@ -320,38 +326,43 @@ class ChunkConverter:
             array, word = self._stored(column, p, keep, take, nulls, patient_codes)
             columns[column.name] = array
             words.append(word)
-        contributors: list[bytes] = []
-        if schema.contributor is not None:
-            source = parsed[schema.contributor.column]
-            values = source.canonical_text().take(take).to_pylist()
+        contributors: Words
+        if schema.contributor is not None and patient is not None and (
+            schema.contributor.column == patient.name
+        ):
+            assert patient_codes is not None
+            contributors = patient_codes
+        elif schema.contributor is not None:
+            encoded = pc.dictionary_encode(
+                parsed[schema.contributor.column].canonical_text().take(take)
+            )
             kind = schema.contributor.kind.value
-            cache: dict[str, bytes] = {}
-            for value in values:
-                digest = cache.get(value)
-                if digest is None:
-                    digest = cache[value] = contributor_pseudonym(key, kind, value)
-                contributors.append(digest)
+            uniques = [contributor_pseudonym(key, kind, v) for v in encoded.dictionary.to_pylist()]
+            table = np.zeros((len(uniques) + 1, 32), dtype=np.uint8)
+            if uniques:
+                table[1:] = bytes_words(uniques)
+            index = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            contributors = table[index + 1]
         else:
-            contributors = [bytes(32)] * g
+            contributors = np.zeros((g, 32), dtype=np.uint8)
         columns["_row"] = pa.array(np.arange(start, start + g, dtype=np.int64))
-        columns["_contributor"] = pa.array(["0x" + c.hex() for c in contributors], pa.string())
+        columns["_contributor"] = hex_strings(contributors)
         return Converted(pa.table(columns), words, contributors)
 
-    def _patient_pseudonyms(self, p: _Parsed, take: pa.Array) -> npt.NDArray[np.bytes_]:
-        values = p.canonical_text().take(take).to_pylist()
-        cache, key = self._pseudonyms, self.key
-        out = []
-        for value in values:
-            if value is None:
-                out.append(bytes(32))
-                continue
-            digest = cache.get(value)
-            if digest is None:
-                digest = patient_pseudonym(key, value)
-                if len(cache) < 1_000_000:  # bounded: beyond it, recompute
-                    cache[value] = digest
-            out.append(digest)
-        return np.array(out, dtype="S32")
+    def _patient_pseudonyms(self, p: _Parsed, take: pa.Array) -> tuple[Words, Words]:
+        """Per kept row, the patient pseudonym (zero when null) and the date shift of the
+        patient; each distinct patient of the chunk is hashed once."""
+        encoded = pc.dictionary_encode(p.canonical_text().take(take))
+        uniques = encoded.dictionary.to_pylist()
+        key, shift_key = self.key, self._shift_key
+        digests = [patient_pseudonym(key, value) for value in uniques]
+        table = np.zeros((len(uniques) + 1, 32), dtype=np.uint8)
+        shifts = np.zeros(len(uniques) + 1, dtype=np.int64)
+        if uniques:
+            table[1:] = bytes_words(digests)
+            shifts[1:] = [date_shift_days(shift_key, d) for d in digests] if self._shifting else 0
+        index = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
+        return table[index], shifts[index]
 
     def _stored(
         self,
@@ -360,15 +371,15 @@ class ChunkConverter:
         keep: npt.NDArray[np.intp],
         take: pa.Array,
         nulls: Mask,
-        patient_codes: npt.NDArray[np.bytes_] | None,
+        patient_codes: Words | None,
     ) -> tuple[pa.Array, Words]:
         """The stored (de-identified) array of a kept column and its leaf words."""
         if column.role is Role.PATIENT_ID:
             assert patient_codes is not None
-            hexed = ["0x" + d.hex() for d in patient_codes.tolist()]
-            array = pa.array(hexed, pa.string(), mask=nulls)
-            word = np.frombuffer(patient_codes.tobytes(), dtype=np.uint8).reshape(-1, 32).copy()
-            word[nulls] = 0
+            word = patient_codes
+            array = hex_strings(word)
+            if nulls.any():
+                array = pc.if_else(pa.array(nulls), pa.scalar(None, pa.string()), array)
             return array, word
         kind = column.type
         if kind is ColumnType.INTEGER:
@@ -393,27 +404,11 @@ class ChunkConverter:
                 years = np.asarray(years, dtype=np.int64)
                 return pa.array(years, pa.int64(), mask=nulls), int_words(years, nulls)
             if column.generalize is Generalize.SHIFT:
-                days = days + self._shifts()
+                days = days + self._patient_shifts
             stored = pa.array(days.astype(np.int32), pa.int32(), mask=nulls).cast(pa.date32())
             return stored, int_words(days, nulls)
         strings = p.text.take(take)
         return strings, string_words(strings)
-
-    def _shifts(self) -> npt.NDArray[np.int64]:
-        """Per kept row, the date shift of its patient (derived from the pseudonym)."""
-        values = self._patient_text
-        out = np.zeros(len(values), dtype=np.int64)
-        shift_cache: dict[str, int] = {}
-        for i, value in enumerate(values):
-            if value is None:
-                continue
-            shift = shift_cache.get(value)
-            if shift is None:
-                digest = self._pseudonyms.get(value) or patient_pseudonym(self.key, value)
-                shift = shift_cache[value] = date_shift_days(self.key, digest)
-            out[i] = shift
-        return out
-
 
 
 @dataclass
