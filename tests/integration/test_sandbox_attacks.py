@@ -452,3 +452,28 @@ def test_output_files_never_keep_setuid_bits_on_the_host(tmp_path: Path) -> None
     assert result.ok
     mode = (out / "t").stat().st_mode
     assert not mode & (stat.S_ISUID | stat.S_ISGID)
+
+
+def test_timeout_without_a_cgroup_still_kills_the_whole_tree(tmp_path: Path) -> None:
+    code, out = tmp_path / "code", tmp_path / "out"
+    code.mkdir()
+    out.mkdir()
+    (code / "linger.py").write_text(
+        "import os, time\n"
+        "for _ in range(3):\n"
+        "    if os.fork() == 0:\n"
+        "        os.setsid() if hasattr(os, 'setsid') else None\n"
+        "        break\n"
+        "while True:\n    time.sleep(0.2)\n"
+    )
+    marker = f"linger-{uuid.uuid4().hex}"
+    limits = SandboxLimits(**{**SMALL.__dict__, "wall_seconds": 1.0})
+    runner = SandboxRunner(cgroup_parent=tmp_path / "no-cgroup-hierarchy")
+    start = time.monotonic()
+    result = runner.run(["/code/linger.py", marker], output_dir=out, code_dir=code, limits=limits)
+    assert time.monotonic() - start < 4
+    assert result.timed_out and result.cgroup.startswith("none (")
+    with pytest.raises(SandboxTimeoutError):
+        result.raise_for_failure()
+    time.sleep(0.1)
+    assert _sandbox_processes(marker) == []
