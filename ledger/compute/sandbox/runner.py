@@ -25,6 +25,7 @@ hold data, so `SandboxResult` keeps them out of its repr and consumers never see
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import selectors
 import shutil
@@ -196,12 +197,16 @@ class SandboxRunner:
                 "controllers, or pass require_cgroup=False to fall back to rlimits",
             )
         fds: list[int] = []
+        status_read = -1
         try:
             seccomp = seccomp_fd()
             fds.append(seccomp)
             passwd, group = _memfd(_PASSWD), _memfd(_GROUP)
             fds += [passwd, group]
+            status_read, status_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+            fds.append(status_write)
             bwrap = self._bwrap_argv(limits, data, code, out, seccomp, passwd, group)
+            bwrap[1:1] = ["--json-status-fd", str(status_write)]
             join = [str(p) for p in cgroups.procs_files] if cgroups else []
             command = [
                 self._shell, "-c", _JOIN, "sh", *join, "--",
@@ -209,12 +214,23 @@ class SandboxRunner:
                 self._python[0], "-I", "-S", "-B", "-c", _BOOT, *argv,
             ]  # fmt: skip
             outcome = _supervise(command, fds, out, limits, cgroups)
+            started = _jail_ran(status_read)
         finally:
             for fd in fds:
                 os.close(fd)
+            if status_read >= 0:
+                os.close(status_read)
             stats = cgroups.stats() if cgroups else None
             if cgroups:
                 cgroups.remove()
+        if not started and not outcome.timed_out and not outcome.output_over:
+            # bwrap reports the command's exit only when the jail was built and the command ran;
+            # without it, what stderr holds is bwrap's own complaint (the code never ran).
+            complaint = outcome.stderr.decode(errors="replace").strip().splitlines()
+            raise SandboxUnavailableError(
+                f"a working jail (bubblewrap failed: {complaint[-1][:200] if complaint else '?'})",
+                "check the input and code directories and that bwrap works here",
+            )
         cgroup = cgroups.version if cgroups else f"none ({cgroup_note}; rlimits only)"
         return outcome.result(limits, stats, cgroup, out)
 
@@ -349,6 +365,19 @@ def _kill_tree(pid: int, cgroups: RunCgroups | None) -> None:
         cgroups.kill(within=0.5)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
+
+
+def _jail_ran(status_fd: int) -> bool:
+    """Whether bwrap's JSON status (``--json-status-fd``) reports the command's exit code."""
+    chunks = []
+    with contextlib.suppress(BlockingIOError):
+        while chunk := os.read(status_fd, 65536):
+            chunks.append(chunk)
+    for line in b"".join(chunks).splitlines():
+        with contextlib.suppress(ValueError):
+            if "exit-code" in json.loads(line):
+                return True
+    return False
 
 
 def _is_executable(path: str) -> bool:

@@ -104,3 +104,22 @@ def test_params_must_be_a_json_object(tmp_path: Path) -> None:
         run_custom(CODE, code_hash(CODE), [tmp_path], [1, 2], runner=missing)  # type: ignore[arg-type]
     with pytest.raises(SandboxConfigError, match="at most"):
         run_custom(CODE, code_hash(CODE), [tmp_path], {"x": "y" * 70_000}, runner=missing)
+
+
+def test_a_jail_that_cannot_be_built_is_reported_as_unavailable(tmp_path: Path) -> None:
+    # A stand-in for bwrap at the tool seam: it passes the availability probe, then fails the
+    # way bwrap does when a mount cannot be made (a complaint on stderr, no JSON exit status).
+    fake = tmp_path / "bwrap"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'if [ "$1" = --ro-bind ]; then exit 0; fi\n'
+        "echo 'bwrap: Can'\"'\"'t mount tmpfs on /newroot: Operation not permitted' >&2\n"
+        "exit 1\n"
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(SandboxUnavailableError) as caught:
+        SandboxRunner(bwrap=fake).run(["/code/x.py"], output_dir=out)
+    assert "Can't mount tmpfs" in str(caught.value)
+    assert list(out.iterdir()) == []
