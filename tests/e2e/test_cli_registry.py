@@ -1,0 +1,119 @@
+"""``ledger dataset register|version|search|show`` as a user runs them on the embedded chain:
+register (once, however often it is run), publish a version, index, find and show the dataset;
+bad input is one line naming what to fix; no identifier value of the export is ever printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from eth_account import Account
+
+from ledger.chain.client import connect
+from ledger.chain.deploy import deploy
+from ledger.chain.embedded import EmbeddedChain
+from ledger.chain.sender import TxSender
+from ledger.samples import hospital_split
+from ledger.settings import ANVIL_DEV_KEYS, load_settings
+from tests.integration.indexing import open_index
+from tests.unit.registry.vaultfiles import write_version
+
+# The real `ledger` entry point, with the registry's commands added to the dataset group when
+# ledger.vault.cli does not add them itself yet.
+_RUN = """
+import sys
+from ledger.vault.cli import dataset_app
+from ledger.registry.cli import install
+if "register" not in {c.name for c in dataset_app.registered_commands}:
+    install(dataset_app)
+from ledger.cli import main
+sys.argv = ["ledger", *sys.argv[1:]]
+main()
+"""
+
+METADATA = """\
+title: Diabetes progression, north hospital
+description: Baseline measurements and one-year disease progression.
+keywords: [diabetes, endocrinology]
+license: CC-BY-4.0
+publisher: North Hospital
+temporal_coverage:
+  start: 2019-01-01
+  end: 2021-12-31
+"""
+
+
+def dataset(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run ``ledger dataset ARGS``; asserts it succeeded (or failed, with ``ok=False``)."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _RUN, "dataset", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
+    return proc
+
+
+def test_register_version_search_show(env: dict[str, str], tmp_path: Path) -> None:
+    env["COLUMNS"] = "200"  # rich tables at a wide terminal's width
+    data_dir = Path(env["LEDGER_DATA_DIR"])
+    # `ledger chain up`, `deploy` and `index` have their own end-to-end tests: here they run in
+    # this process (each `ledger` process spends seconds importing), the registry's commands not.
+    settings = load_settings(data_dir=data_dir, anvil_port=int(env["LEDGER_ANVIL_PORT"]))
+    EmbeddedChain(settings).up()
+    w3 = connect(settings)
+    deployment, _ = deploy(w3, TxSender(w3, ANVIL_DEV_KEYS[0]), settings.resolved_deployments_dir)
+    owner = Account.from_key(ANVIL_DEV_KEYS[1]).address
+    vault = data_dir / "vault" / owner
+    v1 = write_version(vault, "diabetes", 1, owner, rows=80)
+    meta = tmp_path / "meta.yaml"
+    meta.write_text(METADATA)
+
+    first = json.loads(
+        dataset(env, "register", "diabetes", "--metadata", str(meta), "--json").stdout
+    )
+    assert first["sent"] is True and first["version"] == 1
+    again = dataset(env, "register", "diabetes", "--metadata", str(meta))
+    assert "already registered, nothing sent" in again.stdout
+    assert f"dataset {first['dataset_id']} diabetes version 1" in again.stdout
+
+    bad_share = dataset(
+        env, "register", "diabetes", "--metadata", str(meta), "--owner-share", "10001", ok=False
+    )
+    assert "--owner-share must be 0..10000 basis points" in bad_share.stderr
+    assert len(bad_share.stderr.strip().splitlines()) == 1 and "Traceback" not in bad_share.stderr
+
+    write_version(vault, "diabetes", 2, owner, rows=90, previous_commitment=v1["commitment"])
+    published = json.loads(dataset(env, "version", "diabetes", "--json").stdout)
+    assert [(r["version"], r["sent"]) for r in published] == [(1, False), (2, True)]
+
+    indexer, engine = open_index(w3, deployment, settings.resolved_database_url)
+    try:
+        indexer.run_once()
+    finally:
+        engine.dispose()
+    table = dataset(env, "search", "progression", "--keyword", "endocrinology")
+    assert "Diabetes progression, north hospital" in table.stdout
+    assert "CC-BY-4.0" in table.stdout and "~100" in table.stdout and "1-1 of 1" in table.stdout
+
+    shown = json.loads(dataset(env, "show", str(first["dataset_id"]), "--json").stdout)
+    assert shown["owner"] == owner and shown["version"] == 2
+    assert [v["version"] for v in shown["versions"]] == [1, 2]
+    assert shown["versions"][1]["previous_commitment"] == first["commitment"]
+    assert shown["metadata"]["license"] == "CC-BY-4.0"
+    assert shown["metadata"]["record_count"] == 100  # 90 rows, rounded
+    assert shown["usage"] == {"jobs": 0, "uses": 0, "epsilon_micro": 0, "revenue": {}}
+
+    # Identifier values of the export never reach the output, nor identifier column names.
+    outputs = "\n".join(
+        [again.stdout, table.stdout, json.dumps(shown), json.dumps(published), json.dumps(first)]
+    )
+    export = hospital_split("diabetes", 3)[0].iloc[:90]
+    for value in [*export["patient_id"].astype(str), *export["record_id"].astype(str)]:
+        assert value not in outputs
+    assert "patient_id" not in outputs and "record_id" not in outputs
