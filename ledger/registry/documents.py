@@ -38,7 +38,7 @@ def store_document(
         DatabaseUnavailableError: the database cannot be reached.
     """
     digest = document.hash
-    for _attempt in range(2):
+    for attempt in range(2):
         try:
             with Session(engine) as session:
                 row = session.get(DatasetMetadata, digest)
@@ -61,7 +61,9 @@ def store_document(
                 session.commit()
                 return
         except IntegrityError:
-            continue  # another process stored it first: update that row
+            if attempt:
+                raise
+            # Another process stored it first: the second attempt updates that row.
         except OperationalError as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise DatabaseUnavailableError(redact(engine.url), reason) from None

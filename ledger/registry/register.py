@@ -17,6 +17,7 @@ commitment (or the published version), and adopts it instead of sending again. A
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -498,7 +499,8 @@ def _send_with_intent(
     document: MetadataDocument,
     fn: Any,
 ) -> TxReceipt:
-    """Record the intent, send, and on a failure that sent nothing restore the record."""
+    """Record the intent (and the version's metadata document beside it), send, and on a
+    failure that sent nothing leave no trace of the attempt."""
     nonce = ctx.w3.eth.get_transaction_count(ctx.owner, "pending")
     intent = PendingSend(
         version=number,
@@ -508,7 +510,10 @@ def _send_with_intent(
         from_block=ctx.w3.eth.block_number,
     )
     existed = registration_path(base).is_file()
+    had_document = metadata_path(base, number).is_file()
     save_registration(base, record.model_copy(update={"pending": intent}))
+    # Written before the send, so a run that adopts a sent version after a crash finds it.
+    write_metadata_file(base, document)
     try:
         return ctx.sender.send(fn)
     except BaseException:
@@ -522,6 +527,10 @@ def _send_with_intent(
                 save_registration(base, record)
             else:
                 registration_path(base).unlink(missing_ok=True)
+            if not had_document:
+                metadata_path(base, number).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # only if now empty
+                    metadata_path(base, number).parent.rmdir()
         raise
 
 
@@ -549,6 +558,7 @@ def _adopt_version(
     """A version already on chain, recorded in registration.json if it was not."""
     done = record.versions.get(str(number))
     if done is not None:
+        _store_if_known(ctx, base, dataset_id, number, done.metadata_hash)
         return _result(name, dataset_id, number, done, sent=False)
     if number == 1:
         raise RegistrationStateError(
@@ -574,12 +584,20 @@ def _adopt_version(
     versions = dict(record.versions)
     versions[str(number)] = done
     save_registration(base, record.model_copy(update={"versions": versions, "pending": None}))
+    _store_if_known(ctx, base, dataset_id, number, metadata_hash)
+    return _result(name, dataset_id, number, done, sent=False)
+
+
+def _store_if_known(
+    ctx: RegistryContext, base: Path, dataset_id: int, number: int, metadata_hash: str
+) -> None:
+    """Store the version's metadata document in the database if the file beside the vault
+    version is the one registered (repairs a run that stopped before the database write)."""
     path = metadata_path(base, number)
     if path.is_file():
         document = MetadataDocument.from_json(path.read_bytes())
         if document.hash == metadata_hash:
             store_document(ctx.engine, document, dataset_id=dataset_id, version=number)
-    return _result(name, dataset_id, number, done, sent=False)
 
 
 def _finish(

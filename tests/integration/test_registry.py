@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
+from eth_account import Account
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine, select
 from web3 import Web3
 
 from ledger.chain.anvil import Anvil
 from ledger.chain.sender import TxSender
+from ledger.errors import ChainError
 from ledger.registry.catalog import dataset_detail, resolve_metadata_uri, search_datasets
 from ledger.registry.errors import (
     CatalogQueryError,
@@ -336,6 +338,20 @@ def test_tampered_manifest_is_refused_and_nothing_is_sent(env: Env, tmp_path: Pa
     assert ctx.registry.functions.datasetCount().call() == count
     assert not (env.base / "diabetes" / "registration.json").exists()
     assert not (env.base / "diabetes" / "metadata").exists()
+    assert _metadata_rows(ctx.engine) == []
+
+
+def test_a_send_that_fails_leaves_no_trace(env: Env, tmp_path: Path) -> None:
+    ctx = env.ctx
+    broke = Account.create()  # no ether: the node refuses the transaction
+    poor = replace(ctx, sender=TxSender(ctx.w3, broke.key.hex()))
+    write_version(poor.vault_root, "diabetes", 1, poor.owner, rows=20)
+    count = ctx.registry.functions.datasetCount().call()
+    with pytest.raises(ChainError):
+        register(poor, "diabetes", _metadata(tmp_path))
+    base = poor.vault_root / "datasets" / "diabetes"
+    assert sorted(p.name for p in base.iterdir()) == ["v1"]
+    assert ctx.registry.functions.datasetCount().call() == count
     assert _metadata_rows(ctx.engine) == []
 
 
