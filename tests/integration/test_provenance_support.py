@@ -49,7 +49,7 @@ class World:
     other_executor: LocalAccount
     datasets: list[int]
     grants: dict[int, tuple[Grant, str]] = field(default_factory=dict)
-    commitments: dict[int, str] = field(default_factory=dict)
+    commitments: dict[tuple[int, int], str] = field(default_factory=dict)
     chain_id: int = 0
 
     @property
@@ -120,6 +120,7 @@ def signed_job(
     executor: LocalAccount | None = None,
     previous: dict[int, str | None] | None = None,
     epsilon: int = 250_000,
+    versions: dict[int, int] | None = None,
     **changes: Any,
 ) -> SignedReceipt:
     """A signed receipt of a new job on `dataset_ids` (nothing sent yet); `changes` override
@@ -130,14 +131,15 @@ def signed_job(
     entries = []
     for dataset_id in dataset_ids:
         grant, grant_id = world.grants[dataset_id]
-        if dataset_id not in world.commitments:
-            stored = world.contracts.registry.functions.versionOf(dataset_id, 1).call()
-            world.commitments[dataset_id] = "0x" + bytes(stored[0]).hex()
+        version = (versions or {}).get(dataset_id, 1)
+        if (dataset_id, version) not in world.commitments:
+            stored = world.contracts.registry.functions.versionOf(dataset_id, version).call()
+            world.commitments[dataset_id, version] = "0x" + bytes(stored[0]).hex()
         entries.append(
             {
                 "dataset_id": dataset_id,
-                "version": 1,
-                "commitment": world.commitments[dataset_id],
+                "version": version,
+                "commitment": world.commitments[dataset_id, version],
                 "grant_id": grant_id,
                 "uses": 1,
                 "epsilon_spent": epsilon,
