@@ -17,7 +17,7 @@ from typing import Any, Final
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-from eth_utils.address import is_address, to_checksum_address
+from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
 from ledger.merkle import StandardMerkleTree, tree_of_leaves
 from ledger.vault.encoding import (
@@ -92,7 +92,13 @@ def read_payouts(path: Path, schema: Schema, key: bytes) -> dict[str, str]:
         raw, address = row[0].strip(), row[1].strip()
         if not raw:
             raise PayoutsError(path, "column contributor: must not be empty", line=line)
-        if not is_address(address) or not address.startswith("0x"):
+        digits = address[2:]
+        mixed = digits not in (digits.lower(), digits.upper())
+        if (
+            not is_address(address)
+            or not address.startswith("0x")
+            or (mixed and not is_checksum_address(address))
+        ):
             raise PayoutsError(
                 path,
                 "column address: must be 0x + 40 hex digits with a valid EIP-55 checksum",
