@@ -1,11 +1,13 @@
 """Reading a vault version's ``manifest.json`` and checking it before anything goes on chain.
 
-The vault (``ledger/vault``) writes the manifest; this module reads it with a model of the agreed
-format and refuses a version whose manifest does not match its files: the schema hash is
-recomputed from the schema, every partition's SHA-256 and row count are checked, the contributor
-table's rows and Merkle root are recomputed, and the counts must add up. A manifest edited after
-ingest (a swapped commitment is caught when the data or contributor files no longer match, or by
-the version sequence) is refused with a `ManifestError` naming the field.
+The vault (``ledger/vault``) writes the manifest; this module reads it with the vault's model
+(`ledger.vault.manifest.Manifest`) and refuses a version whose manifest does not match its
+files: the schema hash is recomputed from the schema, every partition's SHA-256 and row count
+are checked, the contributor table's rows and Merkle root are recomputed, and the counts must
+add up, and the commitment must be the root of the tree the vault stored (``tree.bin``: its
+size fits ``row_count`` leaves, and with the deep check every inner node hashes up). The leaves
+themselves are not re-derived from the rows here (that needs the owner's key and the vault's row
+encoding). A failure is a `ManifestError` naming the field.
 """
 
 from __future__ import annotations
@@ -13,17 +15,18 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Any, Final
 
 import pyarrow.parquet as pq
 import rfc8785
 from eth_utils.address import is_checksum_address
 from eth_utils.crypto import keccak
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from ledger.merkle import StandardMerkleTree
+from ledger.merkle import StandardMerkleTree, hash_pair
 from ledger.registry.errors import DatasetNameError, DatasetNotFoundError, ManifestError
 from ledger.registry.metadata import PublicColumn
+from ledger.vault.manifest import Manifest as VaultManifest
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -42,7 +45,6 @@ __all__ = [
 
 MANIFEST_FORMAT: Final = "ledger.vault.manifest/1"
 NAME_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-_HASH = r"^0x[0-9a-fA-F]{64}$"
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
 _CONTRIBUTOR_ENCODING: Final = ("bytes32", "address", "uint256")
 # Columns the vault adds to every partition; never part of the public schema.
@@ -64,37 +66,8 @@ _IDENTIFIER_MARKS: Final = frozenset(
     }
 )
 _CHUNK: Final = 1 << 20
-
-
-class Partition(BaseModel):
-    """One Parquet file of a version."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    path: str
-    rows: Annotated[int, Field(ge=0)]
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64}$")]
-
-
-class VaultManifest(BaseModel):
-    """``manifest.json`` of one vault version (the agreed format; unknown fields are kept out)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    format: Literal["ledger.vault.manifest/1"]
-    name: str
-    version: Annotated[int, Field(ge=1)]
-    owner: str
-    schema_hash: Annotated[str, Field(pattern=_HASH)]
-    schema_: Annotated[dict[str, Any], Field(alias="schema")]
-    row_count: Annotated[int, Field(ge=0)]
-    commitment: Annotated[str, Field(pattern=_HASH)]
-    leaf_encoding: list[str]
-    contributors_root: Annotated[str, Field(pattern=_HASH)]
-    contributor_rows: dict[str, Annotated[int, Field(ge=0)]]
-    partitions: list[Partition]
-    previous_commitment: Annotated[str, Field(pattern=_HASH)] | None = None
-    created_at: str
+#: The vault's flat node buffer of the row tree (OpenZeppelin layout: root first).
+_TREE_FILE: Final = "tree.bin"
 
 
 def check_name(name: str) -> str:
@@ -218,9 +191,30 @@ def verify_manifest(
             raise fail(f"partitions[{i}].rows", f"{part.path} holds {rows} rows")
         if deep and _sha256(file) != part.sha256.lower():
             raise fail(f"partitions[{i}].sha256", f"{part.path} was changed")
+    _check_tree(directory, manifest, fail, deep=deep)
     if deep:
         _check_contributors(directory, manifest, fail)
     return manifest
+
+
+def _check_tree(directory: Path, manifest: VaultManifest, fail: Any, *, deep: bool) -> None:
+    file = directory / _TREE_FILE
+    if not file.is_file():
+        return  # a version written without its tree file: nothing to compare with
+    leaves = manifest.row_count
+    if file.stat().st_size != 32 * (2 * leaves - 1):
+        raise fail("commitment", f"{_TREE_FILE} is not a tree of row_count ({leaves}) leaves")
+    with file.open("rb") as handle:
+        nodes = handle.read() if deep else handle.read(32)
+    if "0x" + nodes[:32].hex() != manifest.commitment.lower():
+        raise fail("commitment", f"is not the root of the stored tree ({_TREE_FILE})")
+    if deep:
+        view = memoryview(nodes)
+        for i in range(leaves - 2, -1, -1):
+            left = view[32 * (2 * i + 1) : 32 * (2 * i + 2)]
+            right = view[32 * (2 * i + 2) : 32 * (2 * i + 3)]
+            if hash_pair(bytes(left), bytes(right)) != view[32 * i : 32 * i + 32]:
+                raise fail("commitment", f"{_TREE_FILE} node {i} does not hash up")
 
 
 def _check_contributors(directory: Path, manifest: VaultManifest, fail: Any) -> None:

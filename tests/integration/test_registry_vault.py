@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from web3 import Web3
 
 from ledger.chain.anvil import Anvil
 from ledger.chain.sender import TxSender
 from ledger.registry.catalog import dataset_detail
+from ledger.registry.errors import ManifestError
 from ledger.registry.register import RegistryContext, publish_versions, register
 from ledger.samples import hospital_split
 from ledger.settings import ANVIL_DEV_KEYS
@@ -39,6 +41,15 @@ def test_register_versions_ingested_by_the_vault(anvil: Anvil, tmp_path: Path) -
         first_manifest = ingest(vault, export, schema, "diabetes")
         meta = tmp_path / "meta.json"
         meta.write_text(json.dumps(metadata_fields()))
+
+        # A commitment swapped in the manifest is not the root of the tree the vault stored.
+        manifest_file = vault.version_dir("diabetes", 1) / "manifest.json"
+        original = manifest_file.read_text()
+        swapped = json.loads(original) | {"commitment": "0x" + "5a" * 32}
+        manifest_file.write_text(json.dumps(swapped))
+        with pytest.raises(ManifestError, match="root of the stored tree"):
+            register(ctx, "diabetes", meta)
+        manifest_file.write_text(original)
 
         first = register(ctx, "diabetes", meta)
         assert first.sent and first.commitment == first_manifest.commitment

@@ -94,6 +94,12 @@ def _more_rows(d: Path) -> None:
     _edit_manifest(d, change)
 
 
+def _flip_tree_node(d: Path) -> None:
+    nodes = bytearray((d / "tree.bin").read_bytes())
+    nodes[32 * 5] ^= 1  # an inner node
+    (d / "tree.bin").write_bytes(bytes(nodes))
+
+
 def _escape(d: Path) -> None:
     _edit_manifest(d, lambda m: m["partitions"][0].__setitem__("path", "../manifest.json"))
 
@@ -111,6 +117,9 @@ def _escape(d: Path) -> None:
         (_edit("version", 2), "version"),
         (_edit("previous_commitment", "0x" + "11" * 32), "previous_commitment"),
         (_edit("commitment", "0x" + "00" * 32), "commitment"),
+        (_edit("commitment", "0x" + "5a" * 32), "commitment"),
+        (_flip_tree_node, "commitment"),
+        (lambda d: (d / "tree.bin").write_bytes(b"\0" * 64), "commitment"),
         (_edit("commitment", "0x1234"), "commitment"),
         (_edit("format", "other/1"), "format"),
         (_escape, "partitions[0].path"),

@@ -71,7 +71,7 @@ def write_version(
     hospital: int = 0,
     payouts: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Write ``datasets/<name>/v<version>/`` (data, contributors, manifest); returns the
+    """Write ``datasets/<name>/v<version>/`` (data, contributors, tree, manifest); returns the
     manifest. `rows` takes the first rows of the hospital's share (all by default)."""
     frame = hospital_split("diabetes", 3)[hospital]
     if rows is not None:
@@ -107,7 +107,10 @@ def write_version(
                 keccak(text=table["department"][i]),
             ]
         )
-    commitment = StandardMerkleTree.of(values, encoding).root
+    tree = StandardMerkleTree.of(values, encoding)
+    commitment = tree.root
+    nodes = b"".join(bytes.fromhex(node[2:]) for node in tree.dump()["tree"])
+    (directory / "tree.bin").write_bytes(nodes)  # the vault's flat node buffer, root first
 
     counts: dict[str, int] = {}
     for c in contributors:
