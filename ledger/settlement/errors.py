@@ -59,16 +59,21 @@ class EpochRangeError(SettlementError, ValueError):
 
 
 class EpochNotFinalError(SettlementError):
-    """Raised when an epoch would end past the last final block (confirmed and indexed)."""
+    """Raised when an epoch would end past the last final block (confirmed and indexed), or
+    nothing is indexed yet (`final_block` is None)."""
 
-    def __init__(self, to_block: int, final_block: int, reason: str) -> None:
+    def __init__(self, to_block: int | None, final_block: int | None, reason: str) -> None:
         self.to_block = to_block
         self.final_block = final_block
         self.reason = reason
-        super().__init__(
-            f"to_block {to_block} is not final yet: the last final block is {final_block} "
-            f"({reason}); wait, or run `ledger index` first"
-        )
+        if final_block is None:
+            message = f"no block is final yet ({reason}); run `ledger index` first"
+        else:
+            message = (
+                f"to_block {to_block} is not final yet: the last final block is {final_block} "
+                f"({reason}); wait, or run `ledger index` first"
+            )
+        super().__init__(message)
 
 
 class UnknownEpochError(SettlementError, LookupError):

@@ -16,7 +16,6 @@ twice.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,21 +29,17 @@ from web3.contract import Contract
 
 from ledger.chain.client import call
 from ledger.chain.deploy import Deployment, contracts_of
-from ledger.chain.reverts import error_class
 from ledger.chain.sender import TxSender
-from ledger.errors import ContractRevert, SettingsError
+from ledger.settlement import claims
 from ledger.settlement.allocation import AuthorShare, EpochAllocation, HeldKey, allocate_epoch
 from ledger.settlement.errors import (
-    EpochConflictError,
     EpochNotFinalError,
     EpochRangeError,
-    NoEntitlementError,
-    NothingToClaimError,
-    StaleProofError,
     UnknownEpochError,
     VaultNotFoundError,
 )
 from ledger.settlement.inputs import captured_usages, index_cursor, tokens_with_revenue, versions_by
+from ledger.settlement.publication import Publisher
 from ledger.settlement.results import (
     ClaimOutcome,
     ClaimProof,
@@ -53,7 +48,7 @@ from ledger.settlement.results import (
     VerifyReport,
     checked_address,
 )
-from ledger.settlement.trees import build_tree, read_proof, tree_files, tree_indexes, write_tree
+from ledger.settlement.trees import build_tree, tree_indexes, write_tree
 from ledger.settlement.vaults import VaultIndex
 from ledger.store.models.settlement import (
     EpochStatus,
@@ -62,12 +57,13 @@ from ledger.store.models.settlement import (
     SettlementHeld,
 )
 
-__all__ = ["ETH", "Settlement"]
+__all__ = ["ETH", "PROOFS_FILE_LIMIT", "Settlement"]
 
 #: The token address of ETH payments.
 ETH: Final = to_checksum_address("0x" + "00" * 20)
 _ZERO_ROOT: Final = "0x" + "00" * 32
-_PENDING_WAIT: Final = 60.0
+#: Largest tree whose epoch directory also gets the all-proofs JSON (``tree.proofs.json``).
+PROOFS_FILE_LIMIT: Final = 100_000
 _TOP_CONTRIBUTORS: Final = 20
 
 
@@ -106,6 +102,9 @@ class Settlement:
         self.confirmations = confirmations
         self.authors = {k.lower(): v for k, v in (authors or {}).items()}
         self.vault: Contract = contracts_of(w3, deployment)["RevenueVault"]
+        self.publisher = Publisher(
+            w3, self.vault, engine, sender, deploy_block=deployment.deploy_block
+        )
 
     # ------------------------------------------------------------------ reading state
 
@@ -117,7 +116,7 @@ class Settlement:
         """
         cursor = index_cursor(self.engine, self.deployment.chain_id)
         if cursor is None:
-            raise EpochNotFinalError(0, -1, "the chain was never indexed")
+            raise EpochNotFinalError(None, None, "this chain was never indexed")
         head = int(self.w3.eth.block_number)
         return min(cursor.block_number, head - self.confirmations + 1)
 
@@ -339,7 +338,8 @@ class Settlement:
         """Write the tree files and store the epoch (status computed) in one transaction."""
         dump = self.tree_path(computed.token, computed.epoch)
         tree, accounts = build_tree(computed.allocation.cumulative)
-        write_tree(tree, dump)
+        # Proofs are served from the nodes file; the all-proofs JSON is for smaller trees only.
+        write_tree(tree, dump, with_proofs=len(accounts) <= PROOFS_FILE_LIMIT)
         indexes = tree_indexes(tree)
         allocation = computed.allocation
         row = SettlementEpoch(
@@ -404,87 +404,11 @@ class Settlement:
             SettingsError: there is no settler sender.
             ContractRevert, TransactionFailedError, RpcUnavailableError: sending failed.
         """
-        token = checked_address(token, "token")
-        row = self.epoch(token, epoch)
+        row = self.epoch(checked_address(token, "token"), epoch)
         if row.status == EpochStatus.PUBLISHED:
             return self._outcome(row, sent=False)
-        deadline = time.monotonic() + _PENDING_WAIT
-        while True:
-            found = self._on_chain(row)
-            if found is not None:
-                return self._outcome(self._mark_published(row, *found), sent=False)
-            if self.sender is None:
-                raise SettingsError(
-                    "LEDGER_EXECUTOR_KEY", "a settler key (SETTLER_ROLE) is needed to publish"
-                )
-            if not self._settler_has_pending() or time.monotonic() > deadline:
-                break
-            # An earlier run's publication may still be pending: wait for it rather than race.
-            time.sleep(0.5)
-        try:
-            tx_hash, block = self._send(row)
-        except ContractRevert as exc:
-            if exc.error != "RevenueVaultWrongEpoch":
-                raise
-            found = self._on_chain(row)  # another run published it in the meantime
-            if found is None:
-                raise
-            return self._outcome(self._mark_published(row, *found), sent=False)
-        return self._outcome(self._mark_published(row, tx_hash, block), sent=True)
-
-    def _on_chain(self, row: SettlementEpoch) -> tuple[str, int] | None:
-        """(tx hash, block) of the epoch's publication if the chain holds it with our root."""
-        distribution = call(self.vault.functions.distributionOf(row.token))
-        chain_epoch = int(distribution[3])
-        if chain_epoch < row.epoch - 1:
-            raise UnknownEpochError(
-                row.token,
-                row.epoch,
-                f"the chain is at epoch {chain_epoch}: epoch {row.epoch - 1} must be "
-                "published first",
-            )
-        if chain_epoch < row.epoch:
-            return None
-        root = "0x" + bytes(call(self.vault.functions.epochRoot(row.token, row.epoch))).hex()
-        if root != row.root:
-            raise EpochConflictError(row.token, row.epoch, row.root, root)
-        logs = self.vault.events.EpochPublished().get_logs(
-            argument_filters={"token": row.token, "epoch": row.epoch},
-            from_block=self.deployment.deploy_block,
-        )
-        for log in logs:
-            if "0x" + bytes(log["args"]["root"]).hex() == row.root:
-                if int(log["args"]["total"]) != row.total:
-                    raise EpochConflictError(
-                        row.token, row.epoch, f"total {row.total}", f"total {log['args']['total']}"
-                    )
-                return log["transactionHash"].to_0x_hex(), int(log["blockNumber"])
-        return "", 0
-
-    def _settler_has_pending(self) -> bool:
-        assert self.sender is not None
-        address = self.sender.address
-        pending = self.w3.eth.get_transaction_count(address, "pending")
-        return pending > self.w3.eth.get_transaction_count(address, "latest")
-
-    def _send(self, row: SettlementEpoch) -> tuple[str, int]:
-        assert self.sender is not None
-        fn = self.vault.functions.publishEpoch(
-            row.token, row.epoch, bytes.fromhex(row.root[2:]), row.total
-        )
-        receipt = self.sender.send(fn)
-        return receipt["transactionHash"].to_0x_hex(), int(receipt["blockNumber"])
-
-    def _mark_published(self, row: SettlementEpoch, tx_hash: str, block: int) -> SettlementEpoch:
-        with Session(self.engine) as session, session.begin():
-            stored = session.get(SettlementEpoch, (row.token, row.epoch))
-            assert stored is not None
-            stored.status = EpochStatus.PUBLISHED
-            stored.tx_hash = tx_hash or None
-            stored.published_block = block or None
-            stored.published_at = datetime.now(UTC)
-            session.add(stored)
-        return self.epoch(row.token, row.epoch)
+        row, sent = self.publisher.publish(row)
+        return self._outcome(row, sent=sent)
 
     # ------------------------------------------------------------------ verifying
 
@@ -541,24 +465,7 @@ class Settlement:
             NoEntitlementError: the account is not in that epoch's tree (or none is published).
             UnknownEpochError: `epoch` is not stored.
         """
-        token = checked_address(token, "token")
-        account = checked_address(account, "account")
-        if epoch is None:
-            published = [e for e in self.epochs(token) if e.status == EpochStatus.PUBLISHED]
-            if not published:
-                raise NoEntitlementError(token, account)
-            row = published[-1]
-        else:
-            row = self.epoch(token, epoch)
-        with Session(self.engine) as session:
-            entitlement = session.get(SettlementEntitlement, (token, row.epoch, account))
-        if entitlement is None:
-            raise NoEntitlementError(token, account)
-        proof = read_proof(tree_files(Path(row.tree_file)).nodes, entitlement.tree_index)
-        claimed = int(call(self.vault.functions.claimedOf(token, account)))
-        return ClaimProof(
-            token, account, row.epoch, row.root, entitlement.cumulative, claimed, proof
-        )
+        return claims.proof(self, token, account, epoch)
 
     def claim(self, token: str, account: str, sender: TxSender) -> ClaimOutcome:
         """Send `account`'s claim (from any sender: the payment goes to `account`).
@@ -569,35 +476,7 @@ class Settlement:
             StaleProofError: the chain's current root is another epoch's.
             ContractRevert, TransactionFailedError, RpcUnavailableError: sending failed.
         """
-        proof = self.proof(token, account)
-        chain_root = "0x" + bytes(call(self.vault.functions.distributionOf(proof.token))[0]).hex()
-        if chain_root != proof.root:
-            raise StaleProofError(proof.token, proof.epoch, proof.root, chain_root)
-        if proof.claimable == 0:
-            raise NothingToClaimError(proof.token, proof.account, proof.cumulative, proof.claimed)
-        fn = self.vault.functions.claim(
-            proof.token,
-            proof.account,
-            proof.cumulative,
-            [bytes.fromhex(p[2:]) for p in proof.proof],
-        )
-        try:
-            receipt = sender.send(fn)
-        except error_class("RevenueVaultNothingToClaim") as exc:
-            raise NothingToClaimError(
-                proof.token,
-                proof.account,
-                int(exc.arguments["cumulative"]),
-                int(exc.arguments["claimed"]),
-            ) from None
-        (event,) = self.vault.events.Claimed().process_receipt(receipt)
-        return ClaimOutcome(
-            proof.token,
-            proof.account,
-            int(event["args"]["amount"]),
-            int(event["args"]["cumulative"]),
-            receipt["transactionHash"].to_0x_hex(),
-        )
+        return claims.claim(self, token, account, sender)
 
     # ------------------------------------------------------------------ helpers
 

@@ -81,8 +81,9 @@ def tree_indexes(tree: StandardMerkleTree) -> list[int]:
     return list(_layout(tree)[1])
 
 
-def write_tree(tree: StandardMerkleTree, dump: Path) -> TreeFiles:
-    """Write the dump, proofs and nodes files of `tree` (see the module notes)."""
+def write_tree(tree: StandardMerkleTree, dump: Path, *, with_proofs: bool = True) -> TreeFiles:
+    """Write the dump, proofs and nodes files of `tree` (see the module notes); without
+    `with_proofs` the proofs file (about 1.5 kB per account) is left out."""
     files = tree_files(dump)
     nodes, indexes = _layout(tree)
     dump.parent.mkdir(parents=True, exist_ok=True)
@@ -99,6 +100,8 @@ def write_tree(tree: StandardMerkleTree, dump: Path) -> TreeFiles:
             sep = "," if i else ""
             out.write(f'{sep}{{"value":["{account}","{amount}"],"treeIndex":{indexes[i]}}}')
         out.write("]}")
+    if not with_proofs:
+        return files
     total = sum(int(tree.at(i)[1]) for i in range(len(tree)))
     with _atomic(files.proofs) as out:
         out.write(f'{{"format":"{PROOFS_FORMAT}","root":"{tree.root}","total":"{total}",')

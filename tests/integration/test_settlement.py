@@ -323,7 +323,7 @@ def test_crash_between_store_and_send_then_rerun_publishes_once(
     def crash(*_: object) -> None:
         raise RuntimeError("killed before sending")
 
-    monkeypatch.setattr(crashing, "_send", crash)
+    monkeypatch.setattr(crashing.publisher, "_send", crash)
     with pytest.raises(RuntimeError, match="killed"):
         crashing.run(ETH)
     assert crashing.epoch(ETH, 1).status == EpochStatus.COMPUTED
@@ -346,7 +346,7 @@ def test_crash_after_send_before_marking_then_rerun_sends_nothing(
     def crash(*_: object) -> None:
         raise RuntimeError("killed after sending")
 
-    monkeypatch.setattr(crashing, "_mark_published", crash)
+    monkeypatch.setattr(crashing.publisher, "_mark_published", crash)
     with pytest.raises(RuntimeError, match="killed"):
         crashing.run(ETH)
     assert world.ledger.vault.functions.distributionOf(ETH).call()[3] == 1
