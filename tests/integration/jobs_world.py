@@ -4,7 +4,10 @@ allowed), grants issued by the owner, a consumer with a key, and the worker as a
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import multiprocessing.context
 import os
 import signal
 import subprocess
@@ -179,25 +182,22 @@ class World:
         path.write_text(json.dumps(grant_to_json(grant)))
         return path
 
-    def run_worker(
-        self, *args: str, crash_at: str | None = None, timeout: float = 120
-    ) -> subprocess.CompletedProcess[str]:
-        """``ledger job worker --once ARGS`` as a real process (killed at `crash_at`)."""
+    def run_worker(self, *args: str, crash_at: str | None = None, timeout: float = 120) -> None:
+        """``ledger job worker --once ARGS`` as a real process, forked from a server that has
+        imported the ledger already (a fresh interpreter per run would spend seconds on
+        imports); it dies by SIGKILL at `crash_at`, or must exit 0."""
         extra = {CRASH_ENV: crash_at} if crash_at else {}
-        proc = subprocess.run(
-            [sys.executable, "-c", _WORKER, "job", "worker", "--once", *args],
-            env=self.env(**extra),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+        process = _forkserver().Process(
+            target=_worker_main, args=(self.env(**extra), ["job", "worker", "--once", *args])
         )
-        if crash_at is None:
-            assert proc.returncode == 0, proc.stdout + proc.stderr
-        else:
-            assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
-        return proc
+        process.start()
+        process.join(timeout)
+        if process.exitcode is None:
+            process.kill()
+            process.join()
+            raise AssertionError(f"worker still running after {timeout} s")
+        expected = 0 if crash_at is None else -signal.SIGKILL
+        assert process.exitcode == expected, f"worker exit code {process.exitcode}"
 
     def cli(self, *args: str, ok: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:
         """Any ``ledger job ...`` command as a real process."""
@@ -212,6 +212,43 @@ class World:
         )
         assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
         return proc
+
+
+_PRELOAD = [
+    "ledger.jobs.cli",
+    "ledger.jobs.service",
+    "ledger.compute.engine",
+    "ledger.provenance.batcher",
+    "ledger.settlement.weights",
+    "psycopg",
+]
+
+
+@functools.cache
+def _forkserver() -> multiprocessing.context.ForkServerContext:
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
+def _worker_main(env: dict[str, str], args: list[str]) -> None:
+    """The worker process: the test's environment, then ``ledger job ARGS``."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(ROOT)
+    import typer
+
+    from ledger.jobs.cli import install
+
+    app = typer.Typer(pretty_exceptions_enable=False)
+    install(app)
+    try:
+        app(args=args, prog_name="ledger")
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        sys.stdout.flush()
+        os._exit(code)
+    os._exit(0)
 
 
 def default_params() -> dict[str, Any]:
