@@ -205,14 +205,7 @@ def register(
     if record.dataset_id is not None and "1" in record.versions:
         done = record.versions["1"]
         _check_same(base, done, manifest, document)
-        stored = _version_on_chain(ctx, record.dataset_id, 1)
-        if stored != done.commitment:
-            raise RegistrationStateError(
-                registration_path(base),
-                f"records dataset {record.dataset_id}, but the chain holds "
-                f"{'another commitment' if stored else 'no such dataset'} for its version 1 "
-                "(was the chain reset?); move the file away to register on this chain",
-            )
+        _check_chain_holds(ctx, base, record.dataset_id, done)
         _store(ctx, base, document, record.dataset_id)
         return _result(name, record.dataset_id, 1, done, sent=False)
 
@@ -283,6 +276,11 @@ def publish_versions(
             f"vault version {target} of dataset {name!r}",
             "ingest it first with `ledger dataset ingest`",
         )
+    if "1" not in record.versions:
+        raise RegistrationStateError(
+            registration_path(base), "has a dataset id but no version 1; move it away and rerun"
+        )
+    _check_chain_holds(ctx, base, dataset_id, record.versions["1"])
     if record.pending is not None:
         _wait_for_pending(ctx, base, record.pending)
     owner = call(ctx.registry.functions.ownerOf(dataset_id))
@@ -429,6 +427,20 @@ def _version_tuple(manifest: VaultManifest, document: MetadataDocument) -> tuple
 
 
 # --- chain -------------------------------------------------------------------------------------
+
+
+def _check_chain_holds(
+    ctx: RegistryContext, base: Path, dataset_id: int, done: RegisteredVersion
+) -> None:
+    """The chain must hold the recorded version 1, else the record is of another chain."""
+    stored = _version_on_chain(ctx, dataset_id, 1)
+    if stored != done.commitment:
+        raise RegistrationStateError(
+            registration_path(base),
+            f"records dataset {dataset_id}, but the chain holds "
+            f"{'another commitment' if stored else 'no such dataset'} for its version 1 "
+            "(was the chain reset?); move the file away to register on this chain",
+        )
 
 
 def _version_on_chain(ctx: RegistryContext, dataset_id: int, number: int) -> str | None:

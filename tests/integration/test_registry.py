@@ -290,6 +290,37 @@ def test_reruns_send_nothing_and_recover_lost_records(env: Env, tmp_path: Path) 
     ]
 
 
+def test_records_of_another_chain_are_refused(env: Env, tmp_path: Path) -> None:
+    ctx = env.ctx
+    manifest = write_version(env.vault, "diabetes", 1, ctx.owner, rows=20)
+    record_file = env.base / "diabetes" / "registration.json"
+    record = {
+        "name": "diabetes",
+        "chain_id": ctx.deployment.chain_id,
+        "registry": ctx.registry.address,
+        "owner": ctx.owner,
+        "dataset_id": 999,
+        "versions": {
+            "1": {
+                "commitment": manifest["commitment"],
+                "metadata_hash": "0x" + "00" * 32,
+                "metadata_uri": "ledger:metadata:0x" + "00" * 32,
+                "tx_hash": "0x" + "00" * 32,
+                "block_number": 1,
+                "block_hash": "0x" + "00" * 32,
+            }
+        },
+    }
+    record_file.write_text(json.dumps(record))
+    nonce = env.nonce()
+    with pytest.raises(RegistrationStateError, match="was the chain reset"):
+        publish_versions(ctx, "diabetes")
+    record_file.write_text(json.dumps(record | {"registry": ZERO_ADDRESS}))
+    with pytest.raises(RegistrationStateError, match="move the file away"):
+        register(ctx, "diabetes", _metadata(tmp_path))
+    assert env.nonce() == nonce
+
+
 def test_an_intent_that_was_never_sent_is_sent(env: Env, tmp_path: Path) -> None:
     ctx = env.ctx
     write_version(env.vault, "diabetes", 1, ctx.owner, rows=20)
