@@ -24,7 +24,7 @@ from typing import Final, Literal
 import numpy as np
 import pyarrow.parquet as pq
 
-from ledger.merkle import tree_of_leaves
+from ledger.vault.commitment import CommitmentWriter
 from ledger.vault.contributors import (
     build_entries,
     contributors_root,
@@ -46,7 +46,7 @@ OnError = Literal["reject", "quarantine"]
 Progress = Callable[[int, int, int], None]
 TREE_FILE: Final = "tree.bin"
 TREE_INDEX_FILE: Final = "tree_index.bin"
-_LEAVES_FILE: Final = "leaves.tmp"
+_COMMIT_DIR: Final = "commit.tmp"
 
 
 def ingest(
@@ -138,7 +138,8 @@ def _ingest_into(
     part_rows = 0
     malformed_seen = 0
     rejecting = False
-    with open(staging / _LEAVES_FILE, "wb") as leaves:
+    commitment_writer = CommitmentWriter(staging / _COMMIT_DIR)
+    try:
         for chunk in table_source.chunks():
             fresh = table_source.malformed[malformed_seen:]
             malformed_seen = len(table_source.malformed)
@@ -150,7 +151,7 @@ def _ingest_into(
             converted = converter.convert(chunk, build=not rejecting)
             rejecting = rejecting or (on_error == "reject" and report.failed)
             if converted is not None and not rejecting and converted.table.num_rows:
-                leaves.write(leaf_hashes(converted.words))
+                commitment_writer.add(leaf_hashes(converted.words))
                 contributor_rows.update(_count_rows(converted.contributors))
                 table = converted.table
                 offset = 0
@@ -175,25 +176,21 @@ def _ingest_into(
             report.add("malformed", "(row)", np.array(tail, dtype=np.int64))
             report.rows_read += len(tail)
             report.rows_rejected += len(tail)
+    except BaseException:
+        commitment_writer.abort()
+        raise
     if writer is not None:
         writer.close()
         assert part_path is not None
         partitions.append(_partition(part_path, part_rows, staging))
-    if report.rows_read == 0:
-        raise EmptySourceError(table_source.path, "the file has a header and no rows")
-    if on_error == "reject" and report.failed:
-        raise ValidationFailedError(name, report.counts, report.to_json())
     row_count = converter.rows
-    if row_count == 0:
+    if report.rows_read == 0 or row_count == 0 or (on_error == "reject" and report.failed):
+        commitment_writer.abort()
+        if report.rows_read == 0:
+            raise EmptySourceError(table_source.path, "the file has a header and no rows")
         raise ValidationFailedError(name, report.counts, report.to_json())
-
-    leaves_path = staging / _LEAVES_FILE
-    nodes, tree_index = tree_of_leaves(leaves_path.read_bytes())
-    leaves_path.unlink()
-    (staging / TREE_FILE).write_bytes(nodes)
-    (staging / TREE_INDEX_FILE).write_bytes(tree_index.tobytes())
-    commitment = "0x" + nodes[:32].hex()
-    del nodes
+    root = commitment_writer.finish(staging / TREE_FILE, staging / TREE_INDEX_FILE)
+    commitment = "0x" + root.hex()
 
     kind = schema.contributor.kind.value if schema.contributor else "owner"
     rows_by_id = {"0x" + c.hex(): n for c, n in contributor_rows.items()}
