@@ -7,7 +7,9 @@ within +-(2^53 - 1) (I-JSON); larger ones are refused rather than rounded.
 
 A released result file is JSON text; its hash is the keccak256 of the JCS bytes of the parsed
 value, so whitespace and key order in the file do not matter but every value does. Parsing is
-strict: duplicate keys, ``NaN`` and ``Infinity`` are refused (they have no canonical form).
+strict: duplicate keys, ``NaN`` and ``Infinity`` are refused (they have no canonical form), and
+an integer beyond 2^53 - 1 is read as the nearest double, as JavaScript reads it, so the hash of
+a file is what a JavaScript JCS implementation computes for it.
 """
 
 from __future__ import annotations
@@ -107,7 +109,12 @@ def parse_json_strict(data: bytes) -> Any:
     except UnicodeDecodeError:
         raise ResultInvalidError("is not UTF-8 text") from None
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        return json.loads(
+            text,
+            object_pairs_hook=_no_duplicates,
+            parse_constant=_no_constant,
+            parse_int=_number,
+        )
     except ValueError as exc:
         if isinstance(exc, ResultInvalidError):
             raise
@@ -121,6 +128,18 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ResultInvalidError(f"repeats the object key {key!r} (no canonical form)")
         result[key] = value
     return result
+
+
+def _number(digits: str) -> int | float:
+    # JCS numbers are doubles: an integer beyond 2^53 - 1 is read as the nearest double, as
+    # JavaScript's JSON.parse reads it (and as JCS writes large floats).
+    value = int(digits)
+    if abs(value) <= MAX_SAFE_INTEGER:
+        return value
+    try:
+        return float(value)
+    except OverflowError:
+        raise ResultInvalidError("holds a number beyond the range of an IEEE double") from None
 
 
 def _no_constant(name: str) -> Any:
