@@ -232,16 +232,16 @@ def allocate_epoch(
                 held[(usage.dataset_id, pseudonym)] += amount
                 contributed[(usage.dataset_id, pseudonym)] += amount
     released: dict[HeldKey, int] = {}
-    for key in sorted(held):
-        dataset_id, pseudonym = key
-        payout = payouts.get(dataset_id, {}).get(pseudonym, "")
+    still_held: dict[HeldKey, int] = {}
+    no_payouts: Mapping[str, str] = {}
+    for key, amount in held.items():
+        payout = payouts.get(key[0], no_payouts).get(key[1], "")
         if payout:
-            amount = held.pop(key)
             if amount:
                 increments[payout] += amount
                 released[key] = amount
-        elif not held[key]:
-            del held[key]
+        elif amount:
+            still_held[key] = amount
     cumulative = dict(previous)
     for account, amount in increments.items():
         cumulative[account] = cumulative.get(account, 0) + amount
@@ -249,7 +249,7 @@ def allocate_epoch(
         distributable=distributable,
         increments={a: v for a, v in increments.items() if v},
         cumulative={a: v for a, v in cumulative.items() if v},
-        held=dict(held),
+        held=still_held,
         released=released,
         by_dataset=by_dataset,
         contributors=dict(contributed),
