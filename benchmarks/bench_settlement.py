@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from eth_utils.crypto import keccak  # noqa: E402
 from web3 import Web3  # noqa: E402
+from web3.logs import DISCARD  # noqa: E402
 
 from ledger.chain.anvil import Anvil  # noqa: E402
 from ledger.chain.compiler import compile_contracts, foundry_settings  # noqa: E402
@@ -164,7 +165,7 @@ def capture_revenue(w3: Web3, contracts: dict[str, Any], price: int) -> None:
     owner, consumer, executor = (w3.eth.accounts[i] for i in (1, 2, 3))
     version = tuple(keccak(text=f"bench:{p}") for p in ("rows", "contrib", "schema", "meta"))
     receipt = send(w3, registry.functions.register(version, 7000, "ipfs://bench"), owner)
-    (event,) = registry.events.DatasetRegistered().process_receipt(receipt)
+    (event,) = registry.events.DatasetRegistered().process_receipt(receipt, DISCARD)
     dataset_id = event["args"]["datasetId"]
     send(w3, registry.functions.setExecutor(dataset_id, executor, True), owner)
     now = int(w3.eth.get_block("latest")["timestamp"])

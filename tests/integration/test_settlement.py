@@ -3,6 +3,7 @@ indexed, weighted by vault files written here, published, claimed; reruns, crash
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -406,4 +407,31 @@ def test_bad_epochs_and_missing_weights_publish_nothing(
     with pytest.raises(EpochRangeError, match="an epoch's range never changes"):
         service.run(ETH, epoch=1, to_block=first.to_block - 1)
     assert world.ledger.vault.functions.distributionOf(ETH).call()[3] == 1
+    engine.dispose()
+
+
+def test_verify_reports_a_mismatch_when_the_vault_weights_changed(
+    fresh: World, tmp_path: Path
+) -> None:
+    world = fresh
+    data_dir = write_vault(tmp_path, world)
+    engine = index(world, f"sqlite:///{tmp_path / 'ledger.db'}")
+    service = settlement(world, data_dir, engine)
+    (outcome,) = service.run(ETH)
+    assert service.verify(ETH, 1).ok
+
+    # Someone edits a recorded weights file behind the store's back: bob now "used" 2 rows.
+    job_a = world.jobs[0][0]
+    path = data_dir / "vault" / world.owner.address / "datasets" / "one" / "usage" / f"{job_a}.json"
+    edited = json.loads(path.read_text())
+    edited["weights"][pseudonym("bob")] = 2
+    path.write_text(json.dumps(edited))
+
+    report = service.verify(ETH, 1)
+    assert not report.ok
+    assert report.published_root == report.stored_root == outcome.root
+    assert report.recomputed_root != outcome.root
+    changed = {d["account"] for d in report.differences}
+    assert changed == {world.payees["alice"], world.payees["bob"]}
+    assert report.as_dict()["ok"] is False
     engine.dispose()
