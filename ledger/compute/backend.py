@@ -14,7 +14,6 @@ never per partition.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -200,8 +199,6 @@ class DaskBackend:
         self, template: Template, params: Any, dataset: OpenedDataset, timeout: float | None
     ) -> Partial:
         """See `Backend.aggregate`."""
-        from distributed import wait
-
         client = self._connect()
         params_json = params.model_dump(mode="json")
         futures = [
@@ -210,20 +207,25 @@ class DaskBackend:
             )
             for path in dataset.files
         ]
+        deadline = None if timeout is None else time.monotonic() + timeout
+        partials: list[Partial] = []
         try:
-            wait(futures, timeout=timeout)  # type: ignore[no-untyped-call]
+            for future in futures:
+                left = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+                partials.append(future.result(timeout=left))
         except TimeoutError:
             client.cancel(futures)
             raise ComputeTimeoutError(timeout or 0.0) from None
-        try:
-            partials: Sequence[Partial] = client.gather(futures)
         except LedgerError:
+            client.cancel(futures)
             raise
         except (OSError, pa.ArrowException) as exc:
+            client.cancel(futures)
             raise DatasetUnreadableError(
                 dataset.ref.dataset_id, f"reading Parquet failed ({type(exc).__name__})"
             ) from None
         except Exception as exc:
+            client.cancel(futures)
             raise BackendError("dask", f"a task failed ({type(exc).__name__})") from None
         ctx = PartialContext(rows_total=dataset.rows_total, kinds=dataset.kinds)
         aggregate = template.empty(params, ctx)

@@ -2,7 +2,8 @@
 
 Noise is added once, to the combined aggregate, with OpenDP measurements:
 discrete Laplace (``make_laplace`` over ``i64``) for counts, histograms and fixed-point sums.
-Each measurement is checked with OpenDP's own privacy map: ``map(sensitivity) <= epsilon``.
+Each measurement is checked with OpenDP's own privacy map (``map(sensitivity) <= epsilon``) when
+it is built, and kept for reuse per (sensitivity, epsilon).
 OpenDP samples from the operating system's CSPRNG; it cannot be seeded.
 
 Sums are exact integers: each clamped value is rounded to a multiple of ``2**-s`` and summed in
@@ -13,9 +14,10 @@ does not depend on partitioning). `fixed_exponent` picks ``s`` from the public r
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -54,23 +56,35 @@ def fixed_sensitivity(lo: float, hi: float, s: int) -> int:
 def laplace_int(value: int, sensitivity: int, epsilon: float) -> int:
     """`value` plus discrete Laplace noise of scale ``sensitivity / epsilon`` (epsilon-DP for a
     query whose value one row changes by at most `sensitivity`)."""
+    measurement = _scalar_measurement(sensitivity, epsilon)
+    return int(measurement(_saturate(value)))
+
+
+@functools.lru_cache(maxsize=256)
+def _scalar_measurement(sensitivity: int, epsilon: float) -> Any:
     measurement = dp.m.make_laplace(
         dp.atom_domain(T="i64"), dp.absolute_distance(T="i64"), scale=sensitivity / epsilon
     )
     _check_privacy(measurement.map(sensitivity), epsilon)  # type: ignore[no-untyped-call]
-    return int(measurement(_saturate(value)))
+    return measurement
 
 
 def laplace_ints(values: Sequence[int], sensitivity: int, epsilon: float) -> list[int]:
     """`values` plus independent discrete Laplace noise of scale ``sensitivity / epsilon``, for a
     vector query whose L1 sensitivity is `sensitivity` (one row moves one histogram bin)."""
+    measurement = _vector_measurement(sensitivity, epsilon)
+    return [int(v) for v in measurement([_saturate(v) for v in values])]
+
+
+@functools.lru_cache(maxsize=256)
+def _vector_measurement(sensitivity: int, epsilon: float) -> Any:
     measurement = dp.m.make_laplace(
         dp.vector_domain(dp.atom_domain(T="i64")),
         dp.l1_distance(T="i64"),
         scale=sensitivity / epsilon,
     )
     _check_privacy(measurement.map(sensitivity), epsilon)  # type: ignore[no-untyped-call]
-    return [int(v) for v in measurement([_saturate(v) for v in values])]
+    return measurement
 
 
 def _check_privacy(spent: float, epsilon: float) -> None:
