@@ -14,44 +14,48 @@ What the job pipeline calls, in order::
 
 from __future__ import annotations
 
-from ledger.provenance.batcher import AnchoredBatch, BatchPolicy, ReceiptBatcher, inclusion_of
-from ledger.provenance.canonical import (
-    canonical_json,
-    parameters_hash,
-    result_hash,
-    result_hash_of_bytes,
-)
-from ledger.provenance.errors import (
-    LineageNotFoundError,
-    ProvenanceError,
-    ReceiptChainConflictError,
-    ReceiptConflictError,
-    ReceiptInvalidError,
-    ReceiptNotFoundError,
-    ResultInvalidError,
-)
-from ledger.provenance.lineage import DatasetUse, Lineage, dataset_uses, lineage
-from ledger.provenance.prov_export import prov_document, prov_json
-from ledger.provenance.receipt import (
-    BatchInclusion,
-    ContractAddresses,
-    DatasetEntry,
-    Receipt,
-    SignedReceipt,
-    job_tuple,
-    recover_signer,
-    sign_receipt,
-    utc_seconds,
-)
-from ledger.provenance.store import (
-    find_receipt,
-    previous_receipts,
-    receipt_by_hash,
-    receipt_by_job,
-    receipt_by_result,
-    save_receipt,
-)
-from ledger.provenance.verify import Rejection, Verification, verify_result
+import importlib
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from ledger.provenance.batcher import AnchoredBatch, BatchPolicy, ReceiptBatcher, inclusion_of
+    from ledger.provenance.canonical import (
+        canonical_json,
+        parameters_hash,
+        result_hash,
+        result_hash_of_bytes,
+    )
+    from ledger.provenance.errors import (
+        LineageNotFoundError,
+        ProvenanceError,
+        ReceiptChainConflictError,
+        ReceiptConflictError,
+        ReceiptInvalidError,
+        ReceiptNotFoundError,
+        ResultInvalidError,
+    )
+    from ledger.provenance.lineage import DatasetUse, Lineage, dataset_uses, lineage
+    from ledger.provenance.prov_export import prov_document, prov_json
+    from ledger.provenance.receipt import (
+        BatchInclusion,
+        ContractAddresses,
+        DatasetEntry,
+        Receipt,
+        SignedReceipt,
+        job_tuple,
+        recover_signer,
+        sign_receipt,
+        utc_seconds,
+    )
+    from ledger.provenance.store import (
+        find_receipt,
+        previous_receipts,
+        receipt_by_hash,
+        receipt_by_job,
+        receipt_by_result,
+        save_receipt,
+    )
+    from ledger.provenance.verify import Rejection, Verification, verify_result
 
 __all__ = [
     "AnchoredBatch",
@@ -94,3 +98,54 @@ __all__ = [
     "utc_seconds",
     "verify_result",
 ]
+
+# Names load their module on first use, so `ledger verify` does not import the database,
+# PROV and batching code it does not need (start-up time of a third party's command).
+_MODULES: Final[dict[str, str]] = {
+    "AnchoredBatch": "ledger.provenance.batcher",
+    "BatchInclusion": "ledger.provenance.receipt",
+    "BatchPolicy": "ledger.provenance.batcher",
+    "ContractAddresses": "ledger.provenance.receipt",
+    "DatasetEntry": "ledger.provenance.receipt",
+    "DatasetUse": "ledger.provenance.lineage",
+    "Lineage": "ledger.provenance.lineage",
+    "LineageNotFoundError": "ledger.provenance.errors",
+    "ProvenanceError": "ledger.provenance.errors",
+    "Receipt": "ledger.provenance.receipt",
+    "ReceiptBatcher": "ledger.provenance.batcher",
+    "ReceiptChainConflictError": "ledger.provenance.errors",
+    "ReceiptConflictError": "ledger.provenance.errors",
+    "ReceiptInvalidError": "ledger.provenance.errors",
+    "ReceiptNotFoundError": "ledger.provenance.errors",
+    "Rejection": "ledger.provenance.verify",
+    "ResultInvalidError": "ledger.provenance.errors",
+    "SignedReceipt": "ledger.provenance.receipt",
+    "Verification": "ledger.provenance.verify",
+    "canonical_json": "ledger.provenance.canonical",
+    "dataset_uses": "ledger.provenance.lineage",
+    "find_receipt": "ledger.provenance.store",
+    "inclusion_of": "ledger.provenance.batcher",
+    "job_tuple": "ledger.provenance.receipt",
+    "lineage": "ledger.provenance.lineage",
+    "parameters_hash": "ledger.provenance.canonical",
+    "previous_receipts": "ledger.provenance.store",
+    "prov_document": "ledger.provenance.prov_export",
+    "prov_json": "ledger.provenance.prov_export",
+    "receipt_by_hash": "ledger.provenance.store",
+    "receipt_by_job": "ledger.provenance.store",
+    "receipt_by_result": "ledger.provenance.store",
+    "recover_signer": "ledger.provenance.receipt",
+    "result_hash": "ledger.provenance.canonical",
+    "result_hash_of_bytes": "ledger.provenance.canonical",
+    "save_receipt": "ledger.provenance.store",
+    "sign_receipt": "ledger.provenance.receipt",
+    "utc_seconds": "ledger.provenance.receipt",
+    "verify_result": "ledger.provenance.verify",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

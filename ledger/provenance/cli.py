@@ -14,22 +14,20 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Final
+from typing import TYPE_CHECKING, Annotated, Final
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlmodel import Session
 from web3 import Web3
 
 from ledger.errors import LedgerError, RpcUnavailableError
-from ledger.provenance.lineage import dataset_uses, lineage
-from ledger.provenance.prov_export import prov_json
 from ledger.provenance.verify import verify_result
 from ledger.settings import get_settings
-from ledger.store.database import open_engine
-from ledger.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 __all__ = ["install", "provenance_app", "verify_command"]
 
@@ -101,6 +99,8 @@ def lineage_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show where a job's result came from: dataset versions, grants, algorithm, job, result."""
+    from ledger.provenance.lineage import lineage
+
     with _session() as session:
         found = lineage(session, key)
     if as_json:
@@ -145,6 +145,8 @@ def uses_command(
     as_json: JsonOption = False,
 ) -> None:
     """List every recorded use of a dataset: who, purpose, when, privacy spent, revenue."""
+    from ledger.provenance.lineage import dataset_uses
+
     with _session() as session:
         uses = dataset_uses(session, dataset_id)
     if as_json:
@@ -173,6 +175,9 @@ def export_command(
     ] = None,
 ) -> None:
     """Export a job's lineage as W3C PROV-JSON."""
+    from ledger.provenance.lineage import lineage
+    from ledger.provenance.prov_export import prov_json
+
     with _session() as session:
         text = prov_json(lineage(session, key))
     if out is None:
@@ -186,6 +191,12 @@ def export_command(
 
 @contextmanager
 def _session() -> Iterator[Session]:
+    # Imported here: `verify` needs no database code (a third party's start-up time).
+    from sqlmodel import Session
+
+    from ledger.store.database import open_engine
+    from ledger.store.migrate import upgrade
+
     url = get_settings().resolved_database_url
     upgrade(url)
     engine = open_engine(url)
