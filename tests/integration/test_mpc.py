@@ -3,6 +3,8 @@ MPyC over TCP on 127.0.0.1) equal the pooled results on the three-hospital breas
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +149,27 @@ def test_logistic_regression_with_filters_and_boolean_label(
     np.testing.assert_allclose(model.coefficients, reference.coef_[0], atol=1e-8)
     assert model.intercept == pytest.approx(reference.intercept_[0], abs=1e-8)
     assert model.n == len(table)
+
+
+def test_a_pool_outlives_the_thread_that_first_used_it(hospitals: list[Path]) -> None:
+    # bwrap's --die-with-parent fires when the spawning *thread* ends: the pool spawns from a
+    # thread of its own, so parties started during a short-lived worker's job stay usable.
+    with PartyPool(sandbox=True) as pool:
+        worker = threading.Thread(
+            target=lambda: secure_sum(hospitals, "mean_radius", timeout=60, pool=pool)
+        )
+        worker.start()
+        worker.join()
+        pids = pool.pids()
+        time.sleep(0.3)
+        assert pool.pids() == pids and len(pids) == 3
+        again = secure_sum(hospitals, "mean_radius", timeout=60, pool=pool)
+        assert pool.pids() == pids and again.timing.start < 0.05
+
+
+def test_five_parties_compute_the_pooled_mean(tmp_path: Path) -> None:
+    dirs = hospital_dirs(tmp_path, "diabetes", parts=5)
+    result = secure_mean(dirs, "bmi", filters=[("age", ">=", 50)], timeout=60)
+    table = pooled("diabetes", parts=5).query("age >= 50")
+    assert result.parties == 5 and result.n == len(table)
+    assert result.value == pytest.approx(table["bmi"].mean(), abs=FIXED_POINT)

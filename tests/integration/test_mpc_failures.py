@@ -59,23 +59,33 @@ def _settle(pids: set[int], seconds: float = 3.0) -> set[int]:
     return _alive(pids)
 
 
+def _party_processes(root: int) -> list[psutil.Process]:
+    """The party Python processes below `root` (not their bwrap wrappers)."""
+    out = []
+    for process in psutil.Process(root).children(recursive=True):
+        try:
+            command = process.cmdline()
+        except psutil.NoSuchProcess:
+            continue
+        if "ledger.compute.mpc.party" in command and "bwrap" not in command[0]:
+            out.append(process)
+    return out
+
+
 def _parties_running(root: int, count: int, timeout: float = 30.0) -> list[psutil.Process]:
     """The `count` party Python processes below `root`, once all of them have peers connected."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        parties = [
-            p
-            for p in psutil.Process(root).children(recursive=True)
-            if "ledger.compute.mpc.party" in " ".join(p.cmdline()) and "bwrap" not in p.cmdline()[0]
-        ]
-        try:
-            connected = [
-                p for p in parties if any(c.status == "ESTABLISHED" for c in p.net_connections())
-            ]
-        except psutil.NoSuchProcess:
-            connected = []
+        parties = _party_processes(root)
+        connected = []
+        for party in parties:
+            try:
+                if any(c.status == "ESTABLISHED" for c in party.net_connections()):
+                    connected.append(party)
+            except psutil.NoSuchProcess:
+                pass
         if len(parties) == count and len(connected) == count:
-            return sorted(parties, key=lambda p: p.create_time())
+            return parties
         time.sleep(0.05)
     raise AssertionError("the parties did not start computing")
 
@@ -104,11 +114,7 @@ def test_killing_a_party_mid_run_fails_fast_and_stops_every_party(hospitals: lis
         _parties_running(me, 3)
         victims["all"] = {p.pid for p in psutil.Process(me).children(recursive=True)}
         time.sleep(0.3)
-        target = next(
-            p
-            for p in psutil.Process(pool.pids()[hospitals[1]]).children(recursive=True)
-            if "bwrap" not in p.cmdline()[0]
-        )
+        [target] = _party_processes(pool.pids()[hospitals[1]])
         victims["killed"] = target.pid
         target.send_signal(signal.SIGKILL)
 

@@ -16,7 +16,7 @@ import psutil
 import pytest
 
 from ledger.compute.mpc import PartyPool, secure_sum
-from ledger.compute.mpc.launcher import SANDBOX_DATA_DIR, party_command
+from ledger.compute.mpc.isolation import SANDBOX_DATA_DIR, party_command
 from tests.unit.mpc.vaults import hospital_dirs
 
 

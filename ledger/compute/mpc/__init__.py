@@ -28,7 +28,8 @@ from ledger.compute.mpc.errors import (
     MpcTimeoutError,
     MpcTooFewRowsError,
 )
-from ledger.compute.mpc.launcher import PartyPool, bwrap_path
+from ledger.compute.mpc.isolation import bwrap_path
+from ledger.compute.mpc.launcher import PartyPool
 
 __all__ = [
     "MAX_PARTIES",

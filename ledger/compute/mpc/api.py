@@ -164,6 +164,8 @@ def _run(
     seconds = _timeout(timeout)
     if pool is not None and not isinstance(pool, PartyPool):
         raise MpcParameterError("pool", "a PartyPool or None", type(pool))
+    if pool is not None and sandbox is not None and sandbox != pool.sandbox:
+        raise MpcParameterError("sandbox", f"None or {pool.sandbox} with this pool", sandbox)
     return run_job(dirs, task, timeout=seconds, pool=pool, sandbox=sandbox), len(dirs)
 
 
@@ -201,7 +203,8 @@ def secure_sum(
 
     Each party sums its own non-null values (after `filters`) and secret-shares the sum and
     count. `min_rows` usable rows are required per party. `pool` reuses warm party processes;
-    `sandbox` True requires bubblewrap, False runs plain processes, None uses it when present.
+    `sandbox` True requires bubblewrap, False runs plain processes, None uses it when present
+    (a pool's own setting applies when `pool` is given).
     Raises `MpcParameterError` (bad parameters), `MpcColumnError`, `MpcTooFewRowsError`,
     `MpcDataError` (a party's data cannot be used), `MpcPartyError` / `MpcTimeoutError` (a
     party failed or the timeout passed; every party was stopped), `MpcIsolationError`.

@@ -17,14 +17,13 @@ import json
 import os
 import secrets
 import selectors
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 import weakref
 from collections.abc import Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,132 +39,38 @@ from ledger.compute.mpc.errors import (
     MpcTimeoutError,
     MpcTooFewRowsError,
 )
+from ledger.compute.mpc.isolation import bwrap_path, party_command, plain_env
 from ledger.compute.mpc.spec import Task, task_to_json
 
-__all__ = [
-    "SANDBOX_DATA_DIR",
-    "JobOutcome",
-    "PartyPool",
-    "bwrap_path",
-    "party_command",
-    "run_job",
-]
+__all__ = ["JobOutcome", "PartyPool", "run_job"]
 
-#: Where a sandboxed party sees its own data directory.
-SANDBOX_DATA_DIR = "/mpc/data"
 _GRACE = 0.25  # seconds to gather the other parties' reports after a first failure
-_BWRAP = "/usr/bin/bwrap"
 
 
-def bwrap_path() -> str | None:
-    """The bubblewrap executable, or None when it is not installed."""
-    found = shutil.which("bwrap")
-    if found:
-        return found
-    return _BWRAP if os.access(_BWRAP, os.X_OK) else None
-
-
-def _code_roots() -> list[Path]:
-    """Directories a party needs to run Python and this package (read-only binds)."""
-    import ledger
-
-    roots = [Path(sys.base_prefix), Path(sys.prefix), Path(ledger.__file__).resolve().parent]
-    out: list[Path] = []
-    for root in sorted({r.resolve() for r in roots}, key=lambda p: len(p.parts)):
-        if root == Path("/usr") or Path("/usr") in root.parents:
-            continue  # bound with /usr
-        if not any(parent in root.parents for parent in out):
-            out.append(root)
-    return out
-
-
-def party_command(data_dir: Path, *, sandbox: bool) -> list[str]:
-    """The command line of a party process for `data_dir` (bubblewrap around it if `sandbox`)."""
-    import ledger
-
-    python = [sys.executable, "-B", "-m", "ledger.compute.mpc.party"]
-    if not sandbox:
-        return [*python, "--data", str(data_dir)]
-    bwrap = bwrap_path()
-    if bwrap is None:
-        raise MpcIsolationError("bubblewrap (bwrap) is not installed")
-    args = [bwrap, "--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "lib", "lib32", "lib64", "sbin"):
-        path = Path("/") / name
-        if path.is_symlink():
-            args += ["--symlink", os.readlink(path), str(path)]
-        elif path.is_dir():
-            args += ["--ro-bind", str(path), str(path)]
-    for root in _code_roots():
-        args += ["--ro-bind", str(root), str(root)]
-    package_parent = str(Path(ledger.__file__).resolve().parent.parent)
-    args += [
-        "--ro-bind",
-        str(data_dir),
-        SANDBOX_DATA_DIR,
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--tmpfs",
-        "/tmp",
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-        "--die-with-parent",
-        "--new-session",
-        "--cap-drop",
-        "ALL",
-        "--clearenv",
-        "--setenv",
-        "PATH",
-        "/usr/bin:/bin",
-        "--setenv",
-        "HOME",
-        "/tmp",
-        "--setenv",
-        "PYTHONPATH",
-        package_parent,
-        "--setenv",
-        "PYTHONDONTWRITEBYTECODE",
-        "1",
-        "--chdir",
-        "/tmp",
-    ]
-    return [*args, *python, "--data", SANDBOX_DATA_DIR]
-
-
-def _plain_env() -> dict[str, str]:
-    """Environment of an unsandboxed party: nothing of the coordinator's (no keys, no settings)."""
-    import ledger
-
-    return {
-        "PATH": "/usr/bin:/bin",
-        "HOME": "/tmp",
-        "PYTHONPATH": str(Path(ledger.__file__).resolve().parent.parent),
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
+def _spawn(data_dir: Path, sandbox: bool) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        party_command(data_dir, sandbox=sandbox),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=None if sandbox else plain_env(),
+        start_new_session=True,  # its own process group: killed as a whole
+        close_fds=True,
+    )
 
 
 class _Party:
     """One running party process and its JSON-lines pipes."""
 
-    def __init__(self, data_dir: Path, sandbox: bool) -> None:
+    def __init__(self, data_dir: Path, sandbox: bool, spawner: Executor | None = None) -> None:
         self.data_dir = data_dir
         self.sandbox = sandbox
         self.buffer = bytearray()
         self.eof = False
-        self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            party_command(data_dir, sandbox=sandbox),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            env=None if sandbox else _plain_env(),
-            start_new_session=True,
-            close_fds=True,
-        )
+        if spawner is None:
+            self.process = _spawn(data_dir, sandbox)
+        else:
+            self.process = spawner.submit(_spawn, data_dir, sandbox).result()
         assert self.process.stdin is not None and self.process.stdout is not None
         self.stdin = self.process.stdin
         self.stdout_fd = self.process.stdout.fileno()
@@ -362,10 +267,11 @@ class PartyPool:
     """Party processes kept running between jobs, one per data directory.
 
     Starting Python with MPyC, NumPy and pyarrow costs most of a small job; a pool pays it once.
-    Each process still sees only its own data directory. Jobs on one pool run one at a time.
-    Processes that took part in a failed job are killed, never reused. Use as a context manager,
-    or call `close`. (With bubblewrap, the processes also die when the thread that started them
-    ends: create and use a pool from one long-lived thread.)
+    Each process still sees only its own data directory. Jobs on one pool run one at a time (any
+    thread may call). Processes that took part in a failed job are killed, never reused; a refusal
+    before computing (missing column, too few rows) keeps them. Use as a context manager, or call
+    `close`. Processes are started from one thread the pool owns: bubblewrap's
+    ``--die-with-parent`` fires when the *thread* that started it ends, not only the process.
     """
 
     def __init__(self, *, sandbox: bool | None = None) -> None:
@@ -378,7 +284,8 @@ class PartyPool:
         self.sandbox = sandbox
         self._parties: dict[Path, _Party] = {}
         self._lock = threading.Lock()
-        self._finalizer = weakref.finalize(self, _kill_all, self._parties)
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="mpc-party-spawner")
+        self._finalizer = weakref.finalize(self, _kill_all, self._parties, self._spawner)
 
     def __enter__(self) -> PartyPool:
         return self
@@ -400,6 +307,7 @@ class PartyPool:
             deadline = time.monotonic() + 2.0
             for party in parties:
                 party.close(deadline)
+            self._spawner.shutdown(wait=False)
 
     def _acquire(self, data_dirs: Sequence[Path], deadline: float, timeout: float) -> list[_Party]:
         parties: list[_Party] = []
@@ -408,7 +316,7 @@ class PartyPool:
             if party is None or not party.alive():
                 if party is not None:
                     party.kill()
-                party = _Party(data_dir, self.sandbox)
+                party = _Party(data_dir, self.sandbox, self._spawner)
                 self._parties[data_dir] = party
             parties.append(party)
         cold = [p for p in parties if not p.ready]
@@ -499,10 +407,11 @@ class _Refused(Exception):
         super().__init__(str(error))
 
 
-def _kill_all(parties: dict[Path, _Party]) -> None:
+def _kill_all(parties: dict[Path, _Party], spawner: Executor) -> None:
     for party in list(parties.values()):
         party.kill()
     parties.clear()
+    spawner.shutdown(wait=False)
 
 
 def run_job(

@@ -11,11 +11,12 @@ import pytest
 
 from ledger.compute.mpc import (
     MpcParameterError,
+    PartyPool,
     secure_logistic_regression,
     secure_mean,
     secure_sum,
 )
-from ledger.compute.mpc.launcher import SANDBOX_DATA_DIR, _code_roots, party_command
+from ledger.compute.mpc.isolation import SANDBOX_DATA_DIR, _code_roots, party_command
 
 
 @pytest.fixture
@@ -62,6 +63,10 @@ CASES: list[tuple[str, Callable[[list[Path]], None]]] = [
     ("min_rows", lambda d: secure_sum(d, "a", timeout=5, min_rows=0)),
     ("filters[0].op", lambda d: secure_sum(d, "a", timeout=5, filters=[("a", "like", 1)])),
     ("pool", lambda d: secure_sum(d, "a", timeout=5, pool=object())),  # type: ignore[arg-type]
+    (
+        "sandbox",
+        lambda d: secure_sum(d, "a", timeout=5, pool=PartyPool(sandbox=True), sandbox=False),
+    ),
     ("features", lambda d: _logistic(d, features=[])),
     ("features", lambda d: _logistic(d, features="a")),
     ("features", lambda d: _logistic(d, features=["a", "a"])),
