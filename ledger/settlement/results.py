@@ -8,6 +8,7 @@ from typing import Any
 from eth_typing import ChecksumAddress
 from eth_utils.address import is_address, to_checksum_address
 
+from ledger.merkle import StandardMerkleTree
 from ledger.settlement.allocation import EpochAllocation
 from ledger.settlement.errors import AddressError
 
@@ -44,6 +45,7 @@ class Computed:
     allocation: EpochAllocation
     root: str
     accounts: list[str] = field(repr=False)
+    tree: StandardMerkleTree = field(repr=False, compare=False)
 
     @property
     def total(self) -> int:

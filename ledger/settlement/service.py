@@ -251,7 +251,7 @@ class Settlement:
             return None
         tree, accounts = build_tree(allocation.cumulative)
         return Computed(
-            token, epoch, from_block, to_block, len(usages), allocation, tree.root, accounts
+            token, epoch, from_block, to_block, len(usages), allocation, tree.root, accounts, tree
         )
 
     def _state_after(self, token: str, epoch: int) -> tuple[dict[str, int], dict[HeldKey, int]]:
@@ -337,7 +337,7 @@ class Settlement:
     def store(self, computed: Computed) -> SettlementEpoch:
         """Write the tree files and store the epoch (status computed) in one transaction."""
         dump = self.tree_path(computed.token, computed.epoch)
-        tree, accounts = build_tree(computed.allocation.cumulative)
+        tree, accounts = computed.tree, computed.accounts
         # Proofs are served from the nodes file; the all-proofs JSON is for smaller trees only.
         write_tree(tree, dump, with_proofs=len(accounts) <= PROOFS_FILE_LIMIT)
         indexes = tree_indexes(tree)
