@@ -125,6 +125,12 @@ def _dirs(data_dirs: Sequence[Path | str]) -> list[Path]:
         path = Path(raw).resolve()
         if not path.is_dir():
             raise MpcParameterError(f"data_dirs[{i}]", "an existing directory", str(path))
+        if (path / "manifest.json").exists() or (path / "key").exists():
+            # A version (or vault) directory would show the party its manifest and contributor
+            # table (or the owner's key): only the rows' data/ directory is for compute.
+            raise MpcParameterError(
+                f"data_dirs[{i}]", "a dataset version's data/ directory, not the version", str(path)
+            )
         for j, other in enumerate(resolved):
             if path == other or other in path.parents or path in other.parents:
                 raise MpcParameterError(

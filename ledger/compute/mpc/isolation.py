@@ -56,6 +56,11 @@ def party_command(data_dir: Path, *, sandbox: bool) -> list[str]:
     bwrap = bwrap_path()
     if bwrap is None:
         raise MpcIsolationError("bubblewrap (bwrap) is not installed")
+    resolved = data_dir.resolve()
+    for root in _code_roots():
+        if root == resolved or root in resolved.parents or resolved in root.parents:
+            # The code is bound whole: a data dir inside it would show its siblings too.
+            raise MpcIsolationError(f"the data directory overlaps the code tree {root}")
     args = [bwrap, "--ro-bind", "/usr", "/usr"]
     for name in ("bin", "lib", "lib32", "lib64", "sbin"):
         path = Path("/") / name

@@ -164,14 +164,16 @@ def task_to_json(task: Task) -> dict[str, Any]:
 
 
 def task_from_json(data: dict[str, Any]) -> Task:
-    """Rebuild a task sent by `task_to_json` (inside a party process)."""
+    """Rebuild a task sent by `task_to_json` (inside a party process, which checks the column
+    names again rather than trusting the coordinator)."""
     filters = normalize_filters(data["filters"])
     if data["kind"] in ("sum", "mean"):
-        return AggregateTask(data["kind"], data["column"], filters, int(data["min_rows"]))
+        column = check_column("column", data["column"])
+        return AggregateTask(data["kind"], column, filters, int(data["min_rows"]))
     if data["kind"] == "logistic":
         return LogisticTask(
-            features=tuple(data["features"]),
-            label=data["label"],
+            features=tuple(check_column("features", f) for f in data["features"]),
+            label=check_column("label", data["label"]),
             positive_label=data["positive_label"],
             l2=float(data["l2"]),
             max_iter=int(data["max_iter"]),

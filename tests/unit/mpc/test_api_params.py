@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from ledger.compute.mpc import (
+    MpcIsolationError,
     MpcParameterError,
     PartyPool,
     secure_logistic_regression,
@@ -122,4 +123,19 @@ def test_a_data_dir_inside_another_is_refused(dirs: list[Path]) -> None:
     inner.mkdir()
     with pytest.raises(MpcParameterError, match="not nested") as caught:
         secure_sum([dirs[0], dirs[1], inner], "a", timeout=5)
+    assert caught.value.field == "data_dirs[2]"
+
+
+def test_a_data_dir_inside_the_code_tree_cannot_be_isolated() -> None:
+    import ledger
+
+    with pytest.raises(MpcIsolationError, match="overlaps the code tree"):
+        party_command(Path(ledger.__file__).parent / "samples", sandbox=True)
+
+
+def test_a_version_directory_is_not_a_data_dir(dirs: list[Path]) -> None:
+    version = dirs[2].parent
+    (version / "manifest.json").write_text("{}")
+    with pytest.raises(MpcParameterError, match="data/ directory") as caught:
+        secure_sum([dirs[0], dirs[1], version], "a", timeout=5)
     assert caught.value.field == "data_dirs[2]"
