@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     )
     from ledger.provenance.errors import (
         LineageNotFoundError,
+        LookupKeyError,
         ProvenanceError,
         ReceiptChainConflictError,
         ReceiptConflictError,
@@ -66,6 +67,7 @@ __all__ = [
     "DatasetUse",
     "Lineage",
     "LineageNotFoundError",
+    "LookupKeyError",
     "ProvenanceError",
     "Receipt",
     "ReceiptBatcher",
@@ -110,6 +112,7 @@ _MODULES: Final[dict[str, str]] = {
     "DatasetUse": "ledger.provenance.lineage",
     "Lineage": "ledger.provenance.lineage",
     "LineageNotFoundError": "ledger.provenance.errors",
+    "LookupKeyError": "ledger.provenance.errors",
     "ProvenanceError": "ledger.provenance.errors",
     "Receipt": "ledger.provenance.receipt",
     "ReceiptBatcher": "ledger.provenance.batcher",

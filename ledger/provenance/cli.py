@@ -66,6 +66,12 @@ def verify_command(
     rpc: Annotated[
         str, typer.Option("--rpc", help="JSON-RPC endpoint of the chain (http or https).")
     ],
+    from_block: Annotated[
+        int,
+        typer.Option(
+            "--from-block", min=0, help="First block to search events in (the deployment's)."
+        ),
+    ] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Verify a result and its receipt against the chain, using only a JSON-RPC endpoint:
@@ -75,7 +81,9 @@ def verify_command(
         raise typer.BadParameter("must be an http:// or https:// URL", param_hint="--rpc")
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": _RPC_TIMEOUT}))
     try:
-        verdict = verify_result(result.read_bytes(), receipt.read_bytes(), w3)
+        verdict = verify_result(
+            result.read_bytes(), receipt.read_bytes(), w3, from_block=from_block
+        )
     except RpcUnavailableError as exc:
         if as_json:
             typer.echo(json.dumps({"verified": None, "error": str(exc)}))

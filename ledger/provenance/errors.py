@@ -7,6 +7,7 @@
         ├── ReceiptConflictError      the job has another receipt, or the hash is stored differently
         ├── ReceiptChainConflictError a receipt's previous hash is not its dataset's current head
         ├── ReceiptNotFoundError      no stored receipt has that hash, job id or result hash
+        ├── LookupKeyError            a lookup key is not a 32-byte 0x hash (also a ValueError)
         └── LineageNotFoundError      neither the index nor the receipts know the job or result
 
 A rejected verification is not an error: `ledger.provenance.verify.verify_result` returns a
@@ -19,6 +20,7 @@ from ledger.errors import LedgerError
 
 __all__ = [
     "LineageNotFoundError",
+    "LookupKeyError",
     "ProvenanceError",
     "ReceiptChainConflictError",
     "ReceiptConflictError",
@@ -84,6 +86,14 @@ class ReceiptNotFoundError(ProvenanceError, LookupError):
         self.key = key
         self.value = value
         super().__init__(f"no stored receipt with {key} {value}")
+
+
+class LookupKeyError(ProvenanceError, ValueError):
+    """Raised when a job id, receipt hash or result hash to look up is not a 32-byte 0x hash."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: must be 0x followed by 64 hex digits (a 32-byte hash)")
 
 
 class LineageNotFoundError(ProvenanceError, LookupError):

@@ -12,13 +12,14 @@ the revenue captured for it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from sqlmodel import Session, col, select
 
-from ledger.provenance.errors import LineageNotFoundError
+from ledger.provenance.errors import LineageNotFoundError, LookupKeyError
 from ledger.provenance.receipt import SignedReceipt
 from ledger.provenance.store import find_receipt
 from ledger.store.models import (
@@ -40,6 +41,8 @@ __all__ = [
     "dataset_uses",
     "lineage",
 ]
+
+_HASH: Final = re.compile(r"0x[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,9 +148,12 @@ def lineage(session: Session, key: str) -> Lineage:
     """The lineage of a job, given its job id, receipt hash or result hash (``0x`` hex).
 
     Raises:
+        LookupKeyError: `key` is not a 32-byte 0x hash.
         LineageNotFoundError: neither the index nor the stored receipts know `key`.
     """
     key = key.lower()
+    if not _HASH.fullmatch(key):
+        raise LookupKeyError("job id, receipt hash or result hash")
     signed = find_receipt(session, key)
     job_id = signed.receipt.job_id if signed is not None else key
     job = session.exec(select(JobRecord).where(col(JobRecord.job_id) == job_id)).first()

@@ -101,12 +101,17 @@ class _Rejected(Exception):
 
 
 def verify_result(
-    result_bytes: bytes, signed_receipt: bytes | str | Mapping[str, Any], w3: Web3
+    result_bytes: bytes,
+    signed_receipt: bytes | str | Mapping[str, Any],
+    w3: Web3,
+    *,
+    from_block: int = 0,
 ) -> Verification:
     """Verify a released result file and its signed receipt against the chain behind `w3`.
 
     `signed_receipt` is the receipt file's text or its parsed JSON. Returns a `Verification`;
-    a rejection is a verdict, not an exception.
+    a rejection is a verdict, not an exception. Events (who recorded or anchored) are searched
+    from `from_block` on (nodes that limit ``eth_getLogs`` ranges need the deployment block).
 
     Raises:
         RpcUnavailableError: the node does not answer (no verdict).
@@ -122,17 +127,18 @@ def verify_result(
         _check_contracts(w3, receipt)
         if signed.batch is None:
             facts["mode"] = "job"
-            facts["recorded_block"] = _check_job(w3, signed)
+            facts["recorded_block"] = _check_job(w3, signed, from_block)
         else:
             facts["mode"] = "batch"
-            facts["recorded_block"] = _check_batch(w3, signed)
+            facts["recorded_block"] = _check_batch(w3, signed, from_block)
     except _Rejected as rejected:
         return Verification(False, rejected.reason, rejected.message, **facts)
     where = "its job record" if facts["mode"] == "job" else "an anchored receipt batch"
+    block = facts["recorded_block"]
     message = (
         f"verified: the result matches receipt {signed.hash}, signed by executor "
-        f"{receipt.executor} and recorded on chain {receipt.chain_id} in {where} "
-        f"(block {facts['recorded_block']})"
+        f"{receipt.executor} and recorded on chain {receipt.chain_id} in {where}"
+        + (f" (block {block})" if block is not None else "")
     )
     return Verification(True, None, message, **facts)
 
@@ -239,7 +245,7 @@ def _check_contracts(w3: Web3, receipt: Receipt) -> None:
             )
 
 
-def _check_job(w3: Web3, signed: SignedReceipt) -> int:
+def _check_job(w3: Web3, signed: SignedReceipt, from_block: int) -> int:
     receipt = signed.receipt
     usage = w3.eth.contract(address=_addr(receipt.contracts.usage_ledger), abi=_usage_abi())
     stored = "0x" + bytes(call(usage.functions.receiptOf(_b32(receipt.job_id)))).hex()
@@ -252,7 +258,7 @@ def _check_job(w3: Web3, signed: SignedReceipt) -> int:
             Rejection.TAMPERED_RECEIPT,
             f"the chain records receipt {stored} for job {receipt.job_id}, not {signed.hash}",
         )
-    logs = _logs(w3, usage.address, [_JOB_RECORDED, receipt.job_id])
+    logs = _logs(w3, usage.address, [_JOB_RECORDED, receipt.job_id], from_block)
     if not logs:
         raise _Rejected(
             Rejection.OTHER_EXECUTOR,
@@ -269,7 +275,7 @@ def _check_job(w3: Web3, signed: SignedReceipt) -> int:
     return block
 
 
-def _check_batch(w3: Web3, signed: SignedReceipt) -> int:
+def _check_batch(w3: Web3, signed: SignedReceipt, from_block: int) -> int | None:
     receipt, batch = signed.receipt, signed.batch
     assert batch is not None
     if not batch.proves(signed.hash):
@@ -280,7 +286,7 @@ def _check_batch(w3: Web3, signed: SignedReceipt) -> int:
     usage = w3.eth.contract(address=_addr(receipt.contracts.usage_ledger), abi=_usage_abi())
     anchor = call(usage.functions.anchorOf(_addr(receipt.executor), _b32(batch.root)))
     if str(anchor[0]).lower() == _ZERO_ADDRESS:
-        logs = _logs(w3, usage.address, [_BATCH_ANCHORED, batch.root])
+        logs = _logs(w3, usage.address, [_BATCH_ANCHORED, batch.root], from_block)
         others = sorted({_topic_address(log["topics"][2]) for log in logs})
         if others:
             raise _Rejected(
@@ -297,14 +303,15 @@ def _check_batch(w3: Web3, signed: SignedReceipt) -> int:
             Rejection.TAMPERED_RECEIPT,
             f"the chain records receipt {stored} for job {receipt.job_id}, not {signed.hash}",
         )
-    logs = _logs(w3, usage.address, [_BATCH_ANCHORED, batch.root, _topic_of(receipt.executor)])
-    return int(logs[0]["blockNumber"]) if logs else -1
+    topics = [_BATCH_ANCHORED, batch.root, _topic_of(receipt.executor)]
+    logs = _logs(w3, usage.address, topics, from_block)
+    return int(logs[0]["blockNumber"]) if logs else None
 
 
-def _logs(w3: Web3, address: ChecksumAddress, topics: list[str]) -> list[Any]:
+def _logs(w3: Web3, address: ChecksumAddress, topics: list[str], from_block: int) -> list[Any]:
     params: FilterParams = {
         "address": address,
-        "fromBlock": 0,
+        "fromBlock": from_block,
         "toBlock": "latest",
         "topics": topics,
     }
@@ -314,8 +321,11 @@ def _logs(w3: Web3, address: ChecksumAddress, topics: list[str]) -> list[Any]:
 def _rpc(w3: Web3, fn: Callable[[], T]) -> T:
     try:
         return fn()
-    except (requests.RequestException, OSError, Web3RPCError) as exc:
+    except (requests.RequestException, OSError) as exc:
         raise RpcUnavailableError(endpoint_of(w3), type(exc).__name__, "check --rpc") from None
+    except Web3RPCError as exc:
+        reason = f"it refused the request: {str(exc).strip().splitlines()[0][:200]}"
+        raise RpcUnavailableError(endpoint_of(w3), reason, "check --rpc and --from-block") from None
 
 
 def _usage_abi() -> Any:

@@ -89,13 +89,14 @@ def test_verify_runs_on_nothing_but_an_rpc_endpoint(chain: Chain, tmp_path: Path
     assert "VERIFIED" in proc.stdout and chain.recorded.hash in proc.stdout
 
     tampered, receipt = write(tmp_path, dict(RESULT, count=413), chain.recorded)
+    from_block = str(chain.deployment.deploy_block)
     proc = third_party("verify", tampered, receipt, "--rpc", chain.url, "--json")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     verdict = json.loads(proc.stdout)
     assert (verdict["verified"], verdict["reason"]) == (False, "tampered_result")
 
     result, never = write(tmp_path, RESULT, chain.unrecorded)
-    proc = third_party("verify", result, never, "--rpc", chain.url)
+    proc = third_party("verify", result, never, "--rpc", chain.url, "--from-block", from_block)
     assert proc.returncode == 1 and "REJECTED (never_recorded)" in proc.stdout
 
     proc = third_party("verify", result, never, "--rpc", f"http://127.0.0.1:{free_port()}")
@@ -115,8 +116,13 @@ def test_verify_usage_errors(chain: Chain, tmp_path: Path) -> None:
     assert outcome.exit_code == 2 and "http" in outcome.output
     outcome = runner.invoke(app(), ["verify", str(tmp_path / "missing.json"), receipt])
     assert outcome.exit_code == 2
-    outcome = runner.invoke(app(), ["verify", result, receipt, "--rpc", chain.url])
+    outcome = runner.invoke(app(), ["verify", result, receipt, "--rpc", chain.url, "--json"])
     assert outcome.exit_code == 0, outcome.output
+    assert json.loads(outcome.output)["recorded_block"] >= chain.deployment.deploy_block
+    outcome = runner.invoke(
+        app(), ["verify", result, receipt, "--rpc", chain.url, "--from-block", "999999"]
+    )
+    assert outcome.exit_code == 3 and "--from-block" in outcome.output  # the node refuses it
 
 
 @pytest.fixture()
@@ -166,3 +172,5 @@ def test_provenance_commands(indexed: str, chain: Chain, tmp_path: Path) -> None
     outcome = runner.invoke(app(), ["provenance", "lineage", "0x" + "ee" * 32])
     assert outcome.exit_code != 0
     assert "is neither a recorded job id" in str(outcome.exception)
+    outcome = runner.invoke(app(), ["provenance", "export", "job-1"])
+    assert "64 hex digits" in str(outcome.exception)

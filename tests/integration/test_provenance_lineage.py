@@ -18,6 +18,7 @@ from ledger.chain.sender import TxSender
 from ledger.provenance.batcher import BatchPolicy, ReceiptBatcher
 from ledger.provenance.errors import (
     LineageNotFoundError,
+    LookupKeyError,
     ReceiptChainConflictError,
     ReceiptConflictError,
     ReceiptInvalidError,
@@ -164,6 +165,9 @@ def test_lineage_from_one_source_only(engine: Engine, story: Story) -> None:
         stored_only = lineage(session, fresh.receipt.result_hash)
         with pytest.raises(LineageNotFoundError, match="ledger index"):
             lineage(session, "0x" + "ee" * 32)
+        for bad in ("0x1234", "job-1", "0x" + "zz" * 32):
+            with pytest.raises(LookupKeyError, match="64 hex digits"):
+                lineage(session, bad)
         session.rollback()
     assert stored_only.recorded is None and stored_only.result_hash == fresh.receipt.result_hash
     assert stored_only.grants[0].price is None and stored_only.grants[0].epsilon == 250_000
