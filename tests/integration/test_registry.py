@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -74,11 +75,11 @@ def anvil() -> Iterator[Anvil]:
         yield node
 
 
-@pytest.fixture()
-def env(anvil: Anvil, tmp_path: Path, database_url: str) -> Iterator[Env]:
+@contextmanager
+def _env(anvil: Anvil, tmp_path: Path, url: str) -> Iterator[Env]:
     w3 = Web3(Web3.HTTPProvider(anvil.url))
     deployment, contracts = deploy_for_index(w3, tmp_path / "deployments")
-    indexer, engine = open_index(w3, deployment, database_url)  # migrates
+    indexer, engine = open_index(w3, deployment, url)  # migrates
     ctx = RegistryContext(
         w3=w3,
         sender=TxSender(w3, ANVIL_DEV_KEYS[1]),
@@ -88,9 +89,23 @@ def env(anvil: Anvil, tmp_path: Path, database_url: str) -> Iterator[Env]:
         data_dir=tmp_path / "data",
     )
     try:
-        yield Env(ctx, contracts, database_url)
+        yield Env(ctx, contracts, url)
     finally:
         engine.dispose()
+
+
+@pytest.fixture()
+def env(anvil: Anvil, tmp_path: Path, database_url: str) -> Iterator[Env]:
+    """A fresh deployment, the owner's context, and a database (SQLite and PostgreSQL)."""
+    with _env(anvil, tmp_path, database_url) as made:
+        yield made
+
+
+@pytest.fixture()
+def chain_env(anvil: Anvil, tmp_path: Path) -> Iterator[Env]:
+    """As `env` on SQLite only, for tests of the chain side (the database is incidental)."""
+    with _env(anvil, tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}") as made:
+        yield made
 
 
 def _metadata(tmp: Path, **changes: object) -> Path:
@@ -290,10 +305,10 @@ def test_reruns_send_nothing_and_recover_lost_records(env: Env, tmp_path: Path) 
     ]
 
 
-def test_records_of_another_chain_are_refused(env: Env, tmp_path: Path) -> None:
-    ctx = env.ctx
-    manifest = write_version(env.vault, "diabetes", 1, ctx.owner, rows=20)
-    record_file = env.base / "diabetes" / "registration.json"
+def test_records_of_another_chain_are_refused(chain_env: Env, tmp_path: Path) -> None:
+    ctx = chain_env.ctx
+    manifest = write_version(chain_env.vault, "diabetes", 1, ctx.owner, rows=20)
+    record_file = chain_env.base / "diabetes" / "registration.json"
     record = {
         "name": "diabetes",
         "chain_id": ctx.deployment.chain_id,
@@ -312,20 +327,20 @@ def test_records_of_another_chain_are_refused(env: Env, tmp_path: Path) -> None:
         },
     }
     record_file.write_text(json.dumps(record))
-    nonce = env.nonce()
+    nonce = chain_env.nonce()
     with pytest.raises(RegistrationStateError, match="was the chain reset"):
         publish_versions(ctx, "diabetes")
     record_file.write_text(json.dumps(record | {"registry": ZERO_ADDRESS}))
     with pytest.raises(RegistrationStateError, match="move the file away"):
         register(ctx, "diabetes", _metadata(tmp_path))
-    assert env.nonce() == nonce
+    assert chain_env.nonce() == nonce
 
 
-def test_an_intent_that_was_never_sent_is_sent(env: Env, tmp_path: Path) -> None:
-    ctx = env.ctx
-    write_version(env.vault, "diabetes", 1, ctx.owner, rows=20)
-    base = env.base / "diabetes"
-    nonce = env.nonce()
+def test_an_intent_that_was_never_sent_is_sent(chain_env: Env, tmp_path: Path) -> None:
+    ctx = chain_env.ctx
+    write_version(chain_env.vault, "diabetes", 1, ctx.owner, rows=20)
+    base = chain_env.base / "diabetes"
+    nonce = chain_env.nonce()
     (base / "registration.json").write_text(
         json.dumps(
             {
@@ -344,7 +359,7 @@ def test_an_intent_that_was_never_sent_is_sent(env: Env, tmp_path: Path) -> None
         )
     )
     result = register(ctx, "diabetes", _metadata(tmp_path))
-    assert result.sent and env.nonce() == nonce + 1
+    assert result.sent and chain_env.nonce() == nonce + 1
 
 
 def test_tampered_manifest_is_refused_and_nothing_is_sent(env: Env, tmp_path: Path) -> None:
@@ -372,8 +387,8 @@ def test_tampered_manifest_is_refused_and_nothing_is_sent(env: Env, tmp_path: Pa
     assert _metadata_rows(ctx.engine) == []
 
 
-def test_a_send_that_fails_leaves_no_trace(env: Env, tmp_path: Path) -> None:
-    ctx = env.ctx
+def test_a_send_that_fails_leaves_no_trace(chain_env: Env, tmp_path: Path) -> None:
+    ctx = chain_env.ctx
     broke = Account.create()  # no ether: the node refuses the transaction
     poor = replace(ctx, sender=TxSender(ctx.w3, broke.key.hex()))
     write_version(poor.vault_root, "diabetes", 1, poor.owner, rows=20)
@@ -386,17 +401,17 @@ def test_a_send_that_fails_leaves_no_trace(env: Env, tmp_path: Path) -> None:
     assert _metadata_rows(ctx.engine) == []
 
 
-def test_owner_share_out_of_range_is_refused(env: Env) -> None:
-    ctx = env.ctx
-    write_version(env.vault, "diabetes", 1, ctx.owner, rows=20)
-    nonce = env.nonce()
+def test_owner_share_out_of_range_is_refused(chain_env: Env) -> None:
+    ctx = chain_env.ctx
+    write_version(chain_env.vault, "diabetes", 1, ctx.owner, rows=20)
+    nonce = chain_env.nonce()
     for share in (10_001, -1, 65_536):
         with pytest.raises(OwnerShareError, match="0..10000 basis points") as info:
             meta = parse_metadata_input(metadata_fields())
             register(ctx, "diabetes", meta, owner_share_bps=share)
         assert info.value.value == share
-    assert env.nonce() == nonce
-    assert not (env.base / "diabetes" / "registration.json").exists()
+    assert chain_env.nonce() == nonce
+    assert not (chain_env.base / "diabetes" / "registration.json").exists()
 
 
 def test_owner_vault_is_per_owner(tmp_path: Path) -> None:
