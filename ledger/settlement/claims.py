@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlmodel import Session
+from web3.logs import DISCARD
 
 from ledger.chain.client import call
 from ledger.chain.reverts import error_class
@@ -76,7 +77,7 @@ def claim(settlement: Settlement, token: str, account: str, sender: TxSender) ->
             int(exc.arguments["cumulative"]),
             int(exc.arguments["claimed"]),
         ) from None
-    (event,) = vault.events.Claimed().process_receipt(receipt)
+    (event,) = vault.events.Claimed().process_receipt(receipt, DISCARD)
     return ClaimOutcome(
         found.token,
         found.account,

@@ -3,9 +3,10 @@ indexed, weighted by vault files written here, published, claimed; reruns, crash
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from ledger.chain.anvil import Anvil
+from ledger.chain.compiler import compile_contracts, foundry_settings
 from ledger.chain.deploy import Deployment
 from ledger.chain.sender import TxSender
 from ledger.rights.typed_data import grant_as_tuple
@@ -434,4 +436,69 @@ def test_verify_reports_a_mismatch_when_the_vault_weights_changed(
     changed = {d["account"] for d in report.differences}
     assert changed == {world.payees["alice"], world.payees["bob"]}
     assert report.as_dict()["ok"] is False
+    engine.dispose()
+
+
+def mock_token_artifact() -> tuple[Any, str]:
+    """ABI and bytecode of ``MockToken`` (contracts/test/utils/Mocks.sol), compiled once and
+    cached under tests/artifacts/ (not committed), keyed by the source and the settings."""
+    root = Path(__file__).resolve().parents[2]
+    source = root / "contracts" / "test" / "utils" / "Mocks.sol"
+    config = foundry_settings(root / "foundry.toml")
+    key = hashlib.sha256(source.read_bytes() + json.dumps(config, sort_keys=True).encode())
+    cache = root / "tests" / "artifacts" / f"MockToken-{key.hexdigest()[:16]}.json"
+    if not cache.exists():
+        result = compile_contracts([source], root=root, settings=config, solc=root / "scripts/solc")
+        token = result.contracts["MockToken"]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"abi": token.abi, "bytecode": token.bytecode}))
+    data = json.loads(cache.read_text())
+    return data["abi"], data["bytecode"]
+
+
+def test_erc20_revenue_is_settled_and_claimed_in_the_token(fresh: World, tmp_path: Path) -> None:
+    world = fresh
+    w3 = world.w3
+    abi, bytecode = mock_token_artifact()
+    factory = w3.eth.contract(abi=abi, bytecode=bytecode)
+    tx = factory.constructor().transact({"from": world.consumer})
+    token = w3.eth.contract(
+        address=w3.eth.wait_for_transaction_receipt(tx)["contractAddress"], abi=abi
+    )
+    price = 3 * 10**18
+    transact(token.functions.mint(world.consumer, price), world.consumer)
+    transact(token.functions.approve(world.ledger.vault.address, price), world.consumer)
+    grant = make_grant(w3, world.datasets["one"], world.owner.address, world.consumer, 7)
+    grant = replace(grant, payment_token=token.address, price_per_use=price)
+    transact(world.ledger.grants.functions.issue(grant_as_tuple(grant)), world.owner.address)
+    world.grants["erc20"] = grant
+    job = keccak(text="job:erc20")
+    grant_id = world.ledger.grants.functions.grantId(grant_as_tuple(grant)).call()
+    escrow = world.ledger.vault.functions.escrow(job, grant_id, token.address, price)
+    transact(escrow, world.consumer)
+    job_tuple = (job, world.consumer, ALGO, PURPOSE, keccak(text="receipt:erc20"))
+    record = world.ledger.usage.functions.recordUsage(job_tuple, [(grant_as_tuple(grant), 1, 1, 0)])
+    transact(record, world.executor)
+    rpc(w3, "evm_mine")
+    world.jobs.append(("0x" + job.hex(), {"one": {pseudonym("alice"): 1, pseudonym("carol"): 1}}))
+    try:
+        data_dir = write_vault(tmp_path, world)
+    finally:
+        world.jobs.pop()
+        del world.grants["erc20"]
+    engine = index(world, f"sqlite:///{tmp_path / 'ledger.db'}")
+    service = settlement(world, data_dir, engine)
+    assert token.address in service.tokens()
+
+    (outcome,) = service.run(token.address)
+    net = price - price * FEE_BPS // BPS
+    owner = net * 7000 // BPS
+    half = (net - owner) // 2
+    assert outcome.epoch == 1 and outcome.distributable == net
+    assert outcome.total == owner + half and outcome.held_total == net - owner - half
+    assert world.ledger.vault.functions.distributionOf(ETH).call()[3] == 0
+
+    alice = world.payees["alice"]
+    claimed = service.claim(token.address, alice, TxSender(w3, ANVIL_DEV_KEYS[2]))
+    assert claimed.amount == half == token.functions.balanceOf(alice).call()
     engine.dispose()
