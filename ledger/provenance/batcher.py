@@ -24,6 +24,7 @@ from typing import Final
 
 from eth_typing import ChecksumAddress
 from sqlalchemy import ColumnElement, Engine, func, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from web3.contract import Contract
 
@@ -39,6 +40,10 @@ __all__ = ["AnchoredBatch", "BatchPolicy", "ReceiptBatcher", "inclusion_of"]
 
 _MAX_COUNT: Final = 2**32 - 1
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
+
+
+class _Taken(Exception):
+    """Another batcher claimed a receipt of the batch being sealed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +138,9 @@ class ReceiptBatcher:
             done = [self._anchor(root) for root in self._sealed_roots()]
             while self.pending() and (force or self.due()):
                 root = self._seal()
-                if root is not None:
-                    done.append(self._anchor(root))
+                if root is None:
+                    break  # another batcher sealed them meanwhile; it anchors them
+                done.append(self._anchor(root))
             return done
 
     def run(self, stop: threading.Event, interval: float = 1.0) -> None:
@@ -164,7 +170,13 @@ class ReceiptBatcher:
 
     def _seal(self) -> str | None:
         """Seal up to `max_receipts` pending receipts into a batch; None if another batcher
-        took them first."""
+        took them first (nothing is written then)."""
+        try:
+            return self._seal_once()
+        except (_Taken, IntegrityError):
+            return None
+
+    def _seal_once(self) -> str | None:
         with Session(self._engine) as session, session.begin():
             hashes = list(
                 session.exec(
@@ -199,8 +211,7 @@ class ReceiptBatcher:
                     .values(batch_root=root, batch_proof=json.dumps(tree.proof(index)))
                 )
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                    session.rollback()
-                    return None
+                    raise _Taken  # rolls the whole seal back
         return root
 
     def _anchor(self, root: str) -> AnchoredBatch:

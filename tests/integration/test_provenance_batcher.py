@@ -4,6 +4,7 @@ sending ``anchorBatch`` and writing it down, and gas per receipt at N = 100 and 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -168,6 +169,41 @@ def test_anchor_mined_meanwhile_is_recognised(engine: Engine, world: World) -> N
     (batch,) = blind.flush()
     assert batch.recovered and batch.count == 2
     assert {row.status for row in batch_rows(engine).values()} == {BatchStatus.ANCHORED}
+
+
+def test_two_batchers_seal_each_receipt_once(engine: Engine, world: World) -> None:
+    receipts = store_batched(engine, world, 6, "two")
+    sender = sender_of(world)  # one key, one sender: it is safe to share between threads
+    batchers = [
+        ReceiptBatcher(engine, sender, world.contracts.usage, policy=BatchPolicy(2, 60))
+        for _ in range(2)
+    ]
+    errors: list[BaseException] = []
+
+    def flush(batcher: ReceiptBatcher) -> None:
+        try:
+            batcher.flush(force=True)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=flush, args=(b,)) for b in batchers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    rows = batch_rows(engine)
+    assert sum(row.count for row in rows.values()) == 6
+    assert {row.status for row in rows.values()} == {BatchStatus.ANCHORED}
+    usage = world.contracts.usage
+    for root, row in rows.items():
+        anchor = usage.functions.anchorOf(world.executor.address, bytes.fromhex(root[2:])).call()
+        assert anchor[2] == row.count
+    with Session(engine) as session:
+        for signed in receipts:
+            inclusion = inclusion_of(session, signed.hash)
+            assert inclusion is not None and inclusion.root in rows
+            assert inclusion.proves(signed.hash)
 
 
 def test_batch_policy_is_checked() -> None:
