@@ -19,15 +19,38 @@ from ledger.compute.templates._noise import (
     to_fixed,
 )
 
-__all__ = ["clamped_sum_partial", "combine_sums", "label_indices", "noisy_sum_and_count", "numbers"]
+__all__ = [
+    "clamped_sum_partial",
+    "combine_sums",
+    "finite_pairs",
+    "label_indices",
+    "noisy_sum_and_count",
+    "numbers",
+]
 
 
 def numbers(table: pa.Table, column: str) -> npt.NDArray[np.float64]:
-    """The non-null values of `column` as float64 (booleans as 0/1)."""
-    values = pc.drop_null(table.column(column))
+    """The non-null, non-NaN values of `column` as float64 (booleans as 0/1; infinities are
+    kept and clamped by the caller)."""
+    values = _floats(table, column)
+    return values[~np.isnan(values)]
+
+
+def finite_pairs(
+    table: pa.Table, first: str, second: str
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The values of two columns on the rows where both are finite (not null, NaN or infinite)."""
+    a, b = _floats(table, first), _floats(table, second)
+    keep = np.isfinite(a) & np.isfinite(b)
+    return a[keep], b[keep]
+
+
+def _floats(table: pa.Table, column: str) -> npt.NDArray[np.float64]:
+    # Nulls become NaN, so row positions are kept.
+    values = table.column(column)
     if values.type != pa.float64():
         values = pc.cast(values, pa.float64())
-    return np.asarray(values.to_numpy(), dtype=np.float64)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
 def label_indices(table: pa.Table, column: str, labels: list[Any]) -> npt.NDArray[np.int64]:
@@ -36,8 +59,7 @@ def label_indices(table: pa.Table, column: str, labels: list[Any]) -> npt.NDArra
     array = table.column(column)
     if pa.types.is_dictionary(array.type):
         array = pc.cast(array, array.type.value_type)
-    value_set = pa.array(labels, type=array.type) if len(array) else pa.array(labels)
-    index = pc.index_in(array, value_set=value_set)
+    index = pc.index_in(array, value_set=pa.array(labels, type=array.type))
     filled = pc.fill_null(index, len(labels))
     return np.asarray(filled.to_numpy(), dtype=np.int64)
 

@@ -6,7 +6,7 @@ convention that rows censored at a time are still at risk at that time. A step i
 if both its events and its number at risk are at least k; other steps are left out (counted in
 ``suppressed_steps``) though they still enter the product, so the released survival values are
 the true estimate at the released times. Once fewer than k are at risk, nothing later is
-released. Rows with a null time or event are left out.
+released. Rows with a missing (null, NaN or infinite) time or event are left out.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ledger.compute.errors import InvalidParameterError
 from ledger.compute.params import BaseParams, ColumnKind, ColumnName, check_column, check_filters
 from ledger.compute.policy import Count, Integer, ListOf, Number, Obj, Shape, Stat
 from ledger.compute.templates._base import Partial, PartialContext, Template
-from ledger.compute.templates._columns import numbers
+from ledger.compute.templates._columns import finite_pairs
 
 __all__ = ["MAX_STEPS", "TEMPLATE", "KaplanMeier", "KaplanMeierParams"]
 
@@ -66,9 +66,8 @@ class KaplanMeier(Template):
         return {"n": 0, "events": {}, "removed": {}}
 
     def partial(self, params: KaplanMeierParams, table: pa.Table, ctx: PartialContext) -> Partial:
-        table = table.select([params.time, params.event]).drop_null()
-        times = numbers(table, params.time)
-        events = numbers(table, params.event) == float(params.event_value)
+        times, event_values = finite_pairs(table, params.time, params.event)
+        events = event_values == float(params.event_value)
         buckets = np.ceil(np.maximum(times, 0.0) / params.time_unit).astype(np.int64)
         removed_keys, removed_counts = np.unique(buckets, return_counts=True)
         event_keys, event_counts = np.unique(buckets[events], return_counts=True)

@@ -264,3 +264,44 @@ def test_missing_data_directory(tmp_path: Path) -> None:
 
     with pytest.raises(DatasetUnreadableError, match="dataset 9"):
         run(DatasetRef(9, 1, tmp_path / "nowhere"), "cohort_count", {}, 5)
+
+
+def test_nan_and_infinite_values_cannot_break_the_sensitivity(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    data = tmp_path / "v1" / "data"
+    data.mkdir(parents=True)
+    values = [1.0, float("nan"), float("inf"), -float("inf"), None, 3.0]
+    times = [5.0, float("nan"), 7.0, float("inf"), 2.0, 9.0]
+    table = pa.table(
+        {
+            "v": pa.array(values, type=pa.float64(), from_pandas=False),
+            "t": pa.array(times, type=pa.float64()),
+            "e": pa.array([1, 1, 1, 1, None, 0], type=pa.int64()),
+            "_row": pa.array(range(6), type=pa.int64()),
+            "_contributor": pa.array(["0x" + "0" * 64] * 6),
+        }
+    )
+    pq.write_table(table, data / "part-00000.parquet")
+    from ledger.compute.backend import DatasetRef
+
+    dataset = open_dataset(DatasetRef(1, 1, data.parent))
+    template = entry("dp_sum").template
+    assert isinstance(template, Template)
+    params = template.params_model.model_validate(
+        {"epsilon": 1, "column": "v", "bounds": {"lo": -10, "hi": 10}}
+    )
+    aggregate = LocalBackend().aggregate(template, params, dataset, None)
+    from ledger.compute.templates._noise import fixed_exponent
+
+    # NaN and null dropped; +inf and -inf clamped to the bounds: 1 + 10 - 10 + 3.
+    assert aggregate["n"] == 4
+    assert aggregate["sum"] == 4 * 2 ** fixed_exponent(10, 6)
+    km = entry("kaplan_meier").template
+    assert isinstance(km, Template)
+    km_params = km.params_model.model_validate({"time": "t", "event": "e"})
+    km_aggregate = LocalBackend().aggregate(km, km_params, dataset, None)
+    # Only rows 0, 2 and 5 have a finite time and event.
+    assert km_aggregate["n"] == 3
+    assert km_aggregate["events"] == {5: 1, 7: 1}
