@@ -113,7 +113,11 @@ def _open(
             w3,
             deployment,
             engine,
-            vaults=VaultIndex(settings.data_dir),
+            vaults=VaultIndex(
+                settings.data_dir,
+                chain_id=deployment.chain_id,
+                registry=deployment.addresses.get("DataRegistry"),
+            ),
             out_dir=settings.data_dir / "settlement" / str(deployment.chain_id),
             sender=sender,
             confirmations=settings.confirmations,

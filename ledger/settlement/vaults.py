@@ -55,11 +55,22 @@ class VaultIndex:
     Args:
         data_dir: the ledger's data dir (vaults live under ``<data_dir>/vault``).
         dataset_dirs: explicit dataset id -> ``datasets/<name>`` directory; takes precedence.
+        chain_id, registry: when given, registrations naming another chain id or registry
+            address are skipped (dataset ids are only unique per registry).
     """
 
-    def __init__(self, data_dir: Path, dataset_dirs: Mapping[int, Path] | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        dataset_dirs: Mapping[int, Path] | None = None,
+        *,
+        chain_id: int | None = None,
+        registry: str | None = None,
+    ) -> None:
         self._data_dir = data_dir
         self._explicit = dict(dataset_dirs or {})
+        self._chain_id = chain_id
+        self._registry = registry.lower() if registry else None
         self._found: dict[int, Path] | None = None
 
     def dataset_dir(self, dataset_id: int) -> Path:
@@ -124,6 +135,15 @@ class VaultIndex:
             if not isinstance(data, dict):
                 continue
             dataset_id = data.get("dataset_id", data.get("datasetId"))
+            chain_id, registry = data.get("chain_id"), data.get("registry")
+            if self._chain_id is not None and chain_id is not None and chain_id != self._chain_id:
+                continue
+            if (
+                self._registry is not None
+                and isinstance(registry, str)
+                and registry.lower() != self._registry
+            ):
+                continue
             if type(dataset_id) is int:
                 found.setdefault(dataset_id, registration.parent)
         return found

@@ -49,6 +49,9 @@ def test_vaults_are_found_by_registration_and_payouts_merge_by_version(tmp_path:
         vaults.payouts(7, [3])
     explicit = VaultIndex(tmp_path / "elsewhere", {7: dataset})
     assert explicit.dataset_dir(7) == dataset
+    assert VaultIndex(tmp_path, chain_id=1).dataset_dir(7) == dataset
+    with pytest.raises(VaultNotFoundError, match="dataset 7"):
+        VaultIndex(tmp_path, chain_id=31337).dataset_dir(7)
 
 
 def test_authors_file_is_checked_entry_by_entry(tmp_path: Path) -> None:
