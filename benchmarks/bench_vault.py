@@ -54,8 +54,9 @@ start = time.perf_counter()
 manifest = ingest(vault, Path(sys.argv[1]), schema, "bench")
 seconds = time.perf_counter() - start
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+contributors = len(manifest.contributor_rows)
 print(json.dumps({"seconds": seconds, "rows": manifest.row_count, "peak_rss": rss,
-                  "commitment": manifest.commitment, "contributors": len(manifest.contributor_rows)}))
+                  "commitment": manifest.commitment, "contributors": contributors}))
 """
 
 _IDLE = """

@@ -30,18 +30,66 @@ __all__ = [
 ]
 
 _FIRST: Final = (
-    "Amelia", "Bruno", "Chiara", "Dmitri", "Esperanza", "Farid", "Greta", "Hiroshi", "Ingrid",
-    "Jamal", "Kalinda", "Lorenzo", "Margit", "Nnamdi", "Oksana", "Pilar", "Quentin", "Rasmus",
-    "Soraya", "Thaddeus", "Ulrike", "Viktor", "Wilhelmina", "Xiomara", "Yusuf", "Zofia",
+    "Amelia",
+    "Bruno",
+    "Chiara",
+    "Dmitri",
+    "Esperanza",
+    "Farid",
+    "Greta",
+    "Hiroshi",
+    "Ingrid",
+    "Jamal",
+    "Kalinda",
+    "Lorenzo",
+    "Margit",
+    "Nnamdi",
+    "Oksana",
+    "Pilar",
+    "Quentin",
+    "Rasmus",
+    "Soraya",
+    "Thaddeus",
+    "Ulrike",
+    "Viktor",
+    "Wilhelmina",
+    "Xiomara",
+    "Yusuf",
+    "Zofia",
 )
 _LAST: Final = (
-    "Abernathy", "Bergstrom", "Castellanos", "Dvorakova", "Eriksdottir", "Fairweather",
-    "Gallagher", "Hakkinen", "Ibrahimovic", "Jablonski", "Kowalczyk", "Lindqvist", "Montgomery",
-    "Nakamura", "Oyelaran", "Petrakis", "Quigley", "Rosenthal", "Szymanski", "Thorvaldsen",
+    "Abernathy",
+    "Bergstrom",
+    "Castellanos",
+    "Dvorakova",
+    "Eriksdottir",
+    "Fairweather",
+    "Gallagher",
+    "Hakkinen",
+    "Ibrahimovic",
+    "Jablonski",
+    "Kowalczyk",
+    "Lindqvist",
+    "Montgomery",
+    "Nakamura",
+    "Oyelaran",
+    "Petrakis",
+    "Quigley",
+    "Rosenthal",
+    "Szymanski",
+    "Thorvaldsen",
 )
 _STREETS: Final = (
-    "Juniper Hollow", "Marigold Crescent", "Quarry Lane", "Wexford Terrace", "Bramble Row",
-    "Calloway Drive", "Fennimore Court", "Larkspur Way", "Oriel Gardens", "Tamarack Road",
+    "Juniper Hollow",
+    "Marigold Crescent",
+    "Quarry Lane",
+    "Wexford Terrace",
+    "Bramble Row",
+    "Calloway Drive",
+    "Fennimore Court",
+    "Larkspur Way",
+    "Oriel Gardens",
+    "Tamarack Road",
 )
 _TOWNS: Final = ("Ashbourne", "Bellmoor", "Carrowdale", "Dunmerrow", "Elstree Vale", "Fordwich")
 _DEPARTMENTS: Final = ("oncology", "radiology", "surgery", "internal-medicine")
@@ -77,12 +125,18 @@ def _identifiers(rng: np.random.Generator, start: int, n: int) -> dict[str, npt.
         "patient_id": "PX" + np.char.zfill(serial.astype(str), 9).astype(object) + "Q",
         "full_name": first + " " + _pick(rng, ("Q.", "R.", "S.", "T."), n) + " " + last,
         "phone": "+44-7" + _digits(rng, n, 3) + "-" + _digits(rng, n, 6),
-        "national_id": "NI-" + _digits(rng, n, 3) + "-" + _digits(rng, n, 2) + "-"
-        + _digits(rng, n, 4) + "-Z",
+        "national_id": "NI-"
+        + _digits(rng, n, 3)
+        + "-"
+        + _digits(rng, n, 2)
+        + "-"
+        + _digits(rng, n, 4)
+        + "-Z",
         "birth_date": birth.astype(str).astype(object),
         "street_address": house + " " + _pick(rng, _STREETS, n) + ", " + _pick(rng, _TOWNS, n),
         "email": np.char.lower((first + "." + last).astype(str)).astype(object)
-        + serial.astype(str).astype(object) + "@mail.example",
+        + serial.astype(str).astype(object)
+        + "@mail.example",
     }
 
 
@@ -104,7 +158,9 @@ def identifier_schema_columns() -> list[dict[str, Any]]:
     columns: list[dict[str, Any]] = [
         {"name": "patient_id", "type": "string", "role": "patient_id", "required": True}
     ]
-    columns += [{"name": n, "type": "string", "role": "direct_identifier"} for n in IDENTIFIER_COLUMNS]
+    columns += [
+        {"name": n, "type": "string", "role": "direct_identifier"} for n in IDENTIFIER_COLUMNS
+    ]
     columns.append({"name": "birth_date", "type": "date", "generalize": "year"})
     return columns
 
@@ -136,13 +192,15 @@ def synthetic_chunk(start: int, n: int, *, seed: int = 0) -> pa.Table:
         "glucose": np.round(rng.normal(5.5, 1.2, n).clip(2, 30), 2),
         "smoker": _pick(rng, ("true", "false"), n),
     }
-    return pa.table({name: pa.array(list(columns[name]) if columns[name].dtype == object
-                                    else columns[name]) for name in SYNTHETIC_COLUMNS})
+    return pa.table(
+        {
+            name: pa.array(list(columns[name]) if columns[name].dtype == object else columns[name])
+            for name in SYNTHETIC_COLUMNS
+        }
+    )
 
 
-def write_synthetic_csv(
-    path: Path, rows: int, *, seed: int = 0, chunk_rows: int = 50_000
-) -> Path:
+def write_synthetic_csv(path: Path, rows: int, *, seed: int = 0, chunk_rows: int = 50_000) -> Path:
     """Stream `rows` synthetic rows (20 columns) to a CSV at `path`, `chunk_rows` at a time."""
     with pacsv.CSVWriter(path, _csv_schema()) as writer:
         for start in range(0, rows, chunk_rows):
@@ -190,7 +248,14 @@ def synthetic_schema() -> dict[str, Any]:
             unit = {"weight_kg": "kg", "height_cm": "cm", "glucose": "mmol/L"}[name]
             columns.append({"name": name, "type": "decimal", "scale": 2, "unit": unit, "min": 0})
         else:
-            columns.append({"name": name, "type": "integer", "min": 0, "unit": "mmHg" if "bp" in name else "bpm"})
+            columns.append(
+                {
+                    "name": name,
+                    "type": "integer",
+                    "min": 0,
+                    "unit": "mmHg" if "bp" in name else "bpm",
+                }
+            )
     return {
         "title": "Synthetic visits",
         "columns": columns,

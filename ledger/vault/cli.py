@@ -180,7 +180,9 @@ def prove_command(
         return
     _console.print(f"dataset {escape(name)} v{number} row {index}: root {proof.root}")
     table = Table("field", "ABI type", "value")
-    for column, abi_type, value in zip(proof.columns, proof.leaf_encoding, proof.values, strict=True):
+    for column, abi_type, value in zip(
+        proof.columns, proof.leaf_encoding, proof.values, strict=True
+    ):
         table.add_row(escape(column), abi_type, escape(str(value)))
     _console.print(table)
     _console.print(f"leaf  {proof.leaf}\nproof ({len(proof.proof)} hashes):")
@@ -208,8 +210,10 @@ def verify_proof_command(
         _print_json({"valid": ok, "root": checked, "dataset": proof.dataset, "row": proof.row})
     else:
         verdict = "[green]valid[/green]" if ok else "[red]INVALID[/red]"
-        _console.print(f"{verdict}: row {proof.row} of {escape(proof.dataset)} v{proof.version} "
-                       f"under root {checked}")
+        _console.print(
+            f"{verdict}: row {proof.row} of {escape(proof.dataset)} v{proof.version} "
+            f"under root {checked}"
+        )
     if not ok:
         raise SystemExit(1)
 
@@ -247,7 +251,7 @@ def contributors_command(
 def list_command(owner: OwnerOption = None, as_json: JsonOption = False) -> None:
     """List the datasets in the vault with their versions, rows and commitments."""
     vault = _vault(owner)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in vault.names():
         for number in vault.versions(name):
             m = Manifest.load(vault.version_dir(name, number) / "manifest.json")
@@ -266,5 +270,7 @@ def list_command(owner: OwnerOption = None, as_json: JsonOption = False) -> None
         return
     table = Table("name", "version", "rows", "commitment", "created", title=f"vault {vault.owner}")
     for r in rows:
-        table.add_row(r["name"], str(r["version"]), f"{r['rows']:,}", r["commitment"], r["created_at"])
+        table.add_row(
+            r["name"], str(r["version"]), f"{r['rows']:,}", r["commitment"], r["created_at"]
+        )
     _console.print(table)

@@ -108,7 +108,9 @@ def read_payouts(path: Path, schema: Schema, key: bytes) -> dict[str, str]:
             try:
                 raw = str(int(raw))
             except ValueError:
-                raise PayoutsError(path, "column contributor: must be an integer", line=line) from None
+                raise PayoutsError(
+                    path, "column contributor: must be an integer", line=line
+                ) from None
         if patient is not None and patient.name == column.name:
             digest = patient_pseudonym(key, raw)
         else:
@@ -162,7 +164,9 @@ def write_contributors(path: Path, entries: list[ContributorEntry]) -> None:
     pq.write_table(table, path)
 
 
-def load_contributors(vault: Vault, name: str, version: int | None = None) -> list[ContributorEntry]:
+def load_contributors(
+    vault: Vault, name: str, version: int | None = None
+) -> list[ContributorEntry]:
     """The contributor table of a version (the latest when `version` is None).
 
     Raises:

@@ -192,7 +192,8 @@ def string_words(strings: pa.Array) -> Words:
             b"".join([sha3.keccak_256(s.encode()).digest() for s in dictionary]), dtype=np.uint8
         ).reshape(len(dictionary), 32)
     indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64) + 1
-    return table[indices]
+    words: Words = table[indices]
+    return words
 
 
 def leaf_hashes(words: Sequence[Words]) -> bytes:

@@ -231,7 +231,7 @@ def _ingest_into(
     return manifest
 
 
-def _count_rows(words: np.ndarray) -> dict[bytes, int]:  # type: ignore[type-arg]
+def _count_rows(words: np.ndarray) -> dict[bytes, int]:
     """Rows per distinct 32-byte value of `words` (an (m, 32) array)."""
     keys = np.ascontiguousarray(words).view(np.dtype((np.void, 32))).ravel()
     uniques, counts = np.unique(keys, return_counts=True)

@@ -133,9 +133,10 @@ def prove(vault: Vault, name: str, version: int | None, row: int) -> RowProof:
     encoding = manifest.leaf_encoding
     leaf = leaf_hash(encoding, values)
     index = int(np.fromfile(base / TREE_INDEX_FILE, dtype=np.int64, count=1, offset=8 * row)[0])
-    with open(base / TREE_FILE, "rb") as handle, mmap.mmap(
-        handle.fileno(), 0, access=mmap.ACCESS_READ
-    ) as nodes:
+    with (
+        open(base / TREE_FILE, "rb") as handle,
+        mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as nodes,
+    ):
         if nodes[32 * index : 32 * index + 32] != leaf:
             raise ProofError("leaf", f"row {row} of the vault does not match its commitment")
         siblings = proof_at(memoryview(nodes), index)

@@ -215,6 +215,4 @@ def check_columns(source: TableSource, declared: list[str]) -> None:
     missing = [n for n in declared if n not in seen]
     extra = [n for n in seen if n not in declared]
     if missing or extra or duplicated:
-        raise ColumnsMismatchError(
-            source.path, missing=missing, extra=extra, duplicated=duplicated
-        )
+        raise ColumnsMismatchError(source.path, missing=missing, extra=extra, duplicated=duplicated)

@@ -119,8 +119,9 @@ class Vault:
         if not self.datasets_dir.is_dir():
             return []
         return sorted(
-            p.name for p in self.datasets_dir.iterdir() if NAME_PATTERN.fullmatch(p.name)
-            and self.versions(p.name)
+            p.name
+            for p in self.datasets_dir.iterdir()
+            if NAME_PATTERN.fullmatch(p.name) and self.versions(p.name)
         )
 
     def key(self) -> bytes:

@@ -101,7 +101,8 @@ class Report:
         return {
             **self.summary(),
             "columns": {
-                name: dict(sorted(counter.items())) for name, counter in sorted(self.columns.items())
+                name: dict(sorted(counter.items()))
+                for name, counter in sorted(self.columns.items())
             },
             "offending": self.offending[:_OFFENDING_LIMIT],
             "offending_limit": _OFFENDING_LIMIT,
@@ -129,7 +130,7 @@ class DuplicateTracker:
         ordered = keys[order]
         repeat = np.zeros(len(keys), dtype=bool)
         repeat[order[1:]] = ordered[1:] == ordered[:-1]
-        duplicate = earlier | repeat
+        duplicate: Mask = earlier | repeat
         fresh = np.sort(keys[~duplicate])
         # Two sorted runs: the stable sort (timsort) merges them in linear time.
         self._seen = np.sort(np.concatenate([seen, fresh]), kind="stable")
@@ -149,9 +150,7 @@ class ChunkConverter:
     """Validates and de-identifies chunks of one ingest, keeping the running state (row index,
     duplicate tracker, report)."""
 
-    def __init__(
-        self, schema: Schema, key: bytes, name: str, version: int, report: Report
-    ) -> None:
+    def __init__(self, schema: Schema, key: bytes, name: str, version: int, report: Report) -> None:
         self.schema, self.key, self.name, self.version = schema, Hmac(key), name, version
         self.report = report
         self.rows = 0
@@ -278,12 +277,10 @@ class ChunkConverter:
             p.bad |= too_big
             invalid = invalid | too_big
             numbers = np.where(invalid, 0.0, numbers)
-        for rule, limit, broken in (
-            ("min", column.min, lambda lim: numbers < lim),
-            ("max", column.max, lambda lim: numbers > lim),
-        ):
+        for rule, limit in (("min", column.min), ("max", column.max)):
             if limit is not None:
-                wrong = ~invalid & broken(limit)
+                beyond = numbers < limit if rule == "min" else numbers > limit
+                wrong = ~invalid & beyond
                 report.add(rule, column.name, lines[wrong])
                 p.bad |= wrong
         if column.role is Role.AGE:
@@ -327,8 +324,10 @@ class ChunkConverter:
             columns[column.name] = array
             words.append(word)
         contributors: Words
-        if schema.contributor is not None and patient is not None and (
-            schema.contributor.column == patient.name
+        if (
+            schema.contributor is not None
+            and patient is not None
+            and (schema.contributor.column == patient.name)
         ):
             assert patient_codes is not None
             contributors = patient_codes
@@ -349,7 +348,9 @@ class ChunkConverter:
         columns["_contributor"] = hex_strings(contributors)
         return Converted(pa.table(columns), words, contributors)
 
-    def _patient_pseudonyms(self, p: _Parsed, take: pa.Array) -> tuple[Words, Words]:
+    def _patient_pseudonyms(
+        self, p: _Parsed, take: pa.Array
+    ) -> tuple[Words, npt.NDArray[np.int64]]:
         """Per kept row, the patient pseudonym (zero when null) and the date shift of the
         patient; each distinct patient of the chunk is hashed once."""
         encoded = pc.dictionary_encode(p.canonical_text().take(take))

@@ -43,8 +43,18 @@ def test_dataset_commands_end_to_end(env: dict[str, str], tmp_path: Path) -> Non
         return proc.stdout
 
     first = json.loads(
-        run("dataset", "ingest", str(data), "--schema", str(schema), "--name", "gbsg2",
-            "--payouts", str(payouts), "--json")
+        run(
+            "dataset",
+            "ingest",
+            str(data),
+            "--schema",
+            str(schema),
+            "--name",
+            "gbsg2",
+            "--payouts",
+            str(payouts),
+            "--json",
+        )
     )
     manifest = first["manifest"]
     assert manifest["version"] == 1 and manifest["row_count"] == 229
@@ -59,18 +69,22 @@ def test_dataset_commands_end_to_end(env: dict[str, str], tmp_path: Path) -> Non
     assert [(d["name"], d["version"]) for d in listing["datasets"]] == [("gbsg2", 1), ("gbsg2", 2)]
 
     proof_path = tmp_path / "proof.json"
-    proof = json.loads(run("dataset", "prove", "gbsg2", "3", "--version", "1", "--json",
-                           "--out", str(proof_path)))
+    proof = json.loads(
+        run("dataset", "prove", "gbsg2", "3", "--version", "1", "--json", "--out", str(proof_path))
+    )
     assert proof["root"] == manifest["commitment"] and proof["row"] == 3
     assert json.loads(proof_path.read_text()) == proof
-    checked = json.loads(run("dataset", "verify-proof", str(proof_path), "--json",
-                             "--root", manifest["commitment"]))
+    checked = json.loads(
+        run("dataset", "verify-proof", str(proof_path), "--json", "--root", manifest["commitment"])
+    )
     assert checked["valid"] is True
-    assert "INVALID" in run("dataset", "verify-proof", str(proof_path), "--root", "0x" + "ab" * 32,
-                            ok=False)
+    assert "INVALID" in run(
+        "dataset", "verify-proof", str(proof_path), "--root", "0x" + "ab" * 32, ok=False
+    )
 
-    by_record = json.loads(run("dataset", "prove", "gbsg2", "--record", "north-4", "-v", "1",
-                               "--json"))
+    by_record = json.loads(
+        run("dataset", "prove", "gbsg2", "--record", "north-4", "-v", "1", "--json")
+    )
     assert by_record["row"] == 3 and by_record["leaf"] == proof["leaf"]
 
     contributors = json.loads(run("dataset", "contributors", "gbsg2", "--version", "1", "--json"))
@@ -89,20 +103,33 @@ def test_dataset_commands_end_to_end(env: dict[str, str], tmp_path: Path) -> Non
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(frame_text) + "\n")
 
-    failed = json.loads(run("dataset", "ingest", str(bad), "--schema", str(schema), "--name", "x",
-                            "--json", ok=False))
+    failed = json.loads(
+        run(
+            "dataset",
+            "ingest",
+            str(bad),
+            "--schema",
+            str(schema),
+            "--name",
+            "x",
+            "--json",
+            ok=False,
+        )
+    )
     assert failed["report"]["offending"] == [{"line": 4, "column": "age", "rule": "type"}]
     assert "line 4 column 'age' (type)" in failed["error"]
-    text = ledger(env, "dataset", "ingest", str(bad), "--schema", str(schema), "--name", "x",
-                  ok=False)
+    text = ledger(
+        env, "dataset", "ingest", str(bad), "--schema", str(schema), "--name", "x", ok=False
+    )
     outputs.extend([text.stdout, text.stderr])
     assert "error:" in text.stderr and "line 4 column 'age' (type)" in text.stderr
     assert not (Path(env["LEDGER_DATA_DIR"]) / "vault" / OWNER / "datasets" / "x" / "v1").exists()
 
     unknown = tmp_path / "unknown.yaml"
     unknown.write_text(schema.read_text() + "retention: forever\n")
-    proc = ledger(env, "dataset", "ingest", str(data), "--schema", str(unknown), "--name", "x",
-                  ok=False)
+    proc = ledger(
+        env, "dataset", "ingest", str(data), "--schema", str(unknown), "--name", "x", ok=False
+    )
     assert "retention: unknown key" in proc.stderr
     proc = ledger(env, "dataset", "prove", "missing", "0", ok=False)
     assert "dataset 'missing' is not in the vault" in proc.stderr

@@ -22,9 +22,9 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _version(manifest_commitment: str, contributors_root: str, schema_hash: str) -> tuple[
-    bytes, bytes, bytes, bytes
-]:
+def _version(
+    manifest_commitment: str, contributors_root: str, schema_hash: str
+) -> tuple[bytes, bytes, bytes, bytes]:
     return (
         bytes.fromhex(manifest_commitment[2:]),
         bytes.fromhex(contributors_root[2:]),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from ledger.merkle import StandardMerkleTree
 from ledger.vault.contributors import (
     CONTRIBUTOR_ENCODING,
     contributors_tree,
@@ -18,7 +19,6 @@ from ledger.vault.errors import PayoutsError
 from ledger.vault.ingest import ingest
 from ledger.vault.schema import Schema, parse_schema
 from ledger.vault.store import Vault
-from ledger.merkle import StandardMerkleTree
 
 PAYEE = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 
@@ -32,7 +32,9 @@ def _payouts(tmp_path: Path, text: str) -> Path:
 def test_department_contributors_with_payouts(
     vault: Vault, tmp_path: Path, gbsg2_csv: Path, gbsg2_schema: Schema
 ) -> None:
-    payouts = _payouts(tmp_path, f"contributor,address\noncology,{PAYEE}\nsurgery,{PAYEE.lower()}\n")
+    payouts = _payouts(
+        tmp_path, f"contributor,address\noncology,{PAYEE}\nsurgery,{PAYEE.lower()}\n"
+    )
     manifest = ingest(vault, gbsg2_csv, gbsg2_schema, "gbsg2", payouts=payouts)
     entries = load_contributors(vault, "gbsg2")
     key = vault.key()

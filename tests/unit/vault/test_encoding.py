@@ -55,13 +55,23 @@ def test_leaf_hashes_equal_merkle_leaf_hash_row_by_row() -> None:
     flags = rng.integers(0, 2, m).astype(bool)
     texts = pa.array([f"value-{i % 7}" for i in range(m)])
     salts = row_salts(b"k" * 32, "demo", 1, 100, m)
-    words = [int_words(np.arange(100, 100 + m)), salts, int_words(ints), bool_words(flags),
-             string_words(texts)]
+    words = [
+        int_words(np.arange(100, 100 + m)),
+        salts,
+        int_words(ints),
+        bool_words(flags),
+        string_words(texts),
+    ]
     hashes = leaf_hashes(words)
     encoding = ["uint256", "bytes32", "int256", "bool", "bytes32"]
     for i in range(m):
-        row = [100 + i, salts[i].tobytes(), int(ints[i]), bool(flags[i]),
-               keccak256(f"value-{i % 7}".encode())]
+        row = [
+            100 + i,
+            salts[i].tobytes(),
+            int(ints[i]),
+            bool(flags[i]),
+            keccak256(f"value-{i % 7}".encode()),
+        ]
         assert hashes[32 * i : 32 * i + 32] == leaf_hash(encoding, row), i
 
 
@@ -72,7 +82,8 @@ def test_keyed_hashes_are_standard_hmac_sha256() -> None:
         key, b"ledger.patient-id\x00MRN1", "sha256"
     )
     expected = hmac.digest(
-        key, b"ledger.row-salt\x00demo\x00" + (2).to_bytes(4, "big") + (5).to_bytes(8, "big"),
+        key,
+        b"ledger.row-salt\x00demo\x00" + (2).to_bytes(4, "big") + (5).to_bytes(8, "big"),
         "sha256",
     )
     assert row_salt(key, "demo", 2, 5) == expected == row_salts(key, "demo", 2, 5, 1)[0].tobytes()
@@ -83,8 +94,10 @@ def test_keyed_hashes_are_standard_hmac_sha256() -> None:
 
 def test_hex_strings() -> None:
     words = np.frombuffer(bytes(range(64)), dtype=np.uint8).reshape(2, 32)
-    assert hex_strings(words).to_pylist() == ["0x" + bytes(range(32)).hex(),
-                                              "0x" + bytes(range(32, 64)).hex()]
+    assert hex_strings(words).to_pylist() == [
+        "0x" + bytes(range(32)).hex(),
+        "0x" + bytes(range(32, 64)).hex(),
+    ]
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 64])
@@ -101,8 +114,14 @@ def test_tree_of_leaves_equals_standard_merkle_tree(n: int) -> None:
 
 def test_tree_of_leaves_sorts_hashes_bytewise_even_with_trailing_zeros() -> None:
     # numpy's S32 keys drop trailing NULs when compared: the order must still be bytewise.
-    hashes = [b"\x01" + bytes(31), b"\x01" + bytes(30) + b"\x01", bytes(32), b"\x00\x02" + bytes(30),
-              b"\xff" * 31 + b"\x00", b"\xff" * 32]
+    hashes = [
+        b"\x01" + bytes(31),
+        b"\x01" + bytes(30) + b"\x01",
+        bytes(32),
+        b"\x00\x02" + bytes(30),
+        b"\xff" * 31 + b"\x00",
+        b"\xff" * 32,
+    ]
     nodes, index = tree_of_leaves(b"".join(hashes))
     n = len(hashes)
     leaves_in_tree = [nodes[32 * (2 * n - 2 - k) : 32 * (2 * n - 1 - k)] for k in range(n)]

@@ -79,7 +79,9 @@ def _good(tmp_path: Path, n: int = 20) -> Path:
 
 def _nothing_written(vault: Vault, name: str) -> None:
     directory = vault.dataset_dir(name)
-    leftovers = [p for p in files_under(directory) if p.name != ".lock"] if directory.exists() else []
+    leftovers = (
+        [p for p in files_under(directory) if p.name != ".lock"] if directory.exists() else []
+    )
     assert leftovers == []
     assert vault.versions(name) == []
 
@@ -157,8 +159,10 @@ def test_parquet_input_commits_like_the_csv(vault: Vault, tmp_path: Path) -> Non
     b = ingest(vault, parquet_path, SCHEMA, "from-csv")
     # Same rows, same key; only the version number (in the salts) differs.
     assert a.row_count == b.row_count == 20
-    assert pq.read_table(vault.data_dir("from-csv", 1)).drop(["_row"]).equals(
-        pq.read_table(vault.data_dir("from-csv", 2)).drop(["_row"])
+    assert (
+        pq.read_table(vault.data_dir("from-csv", 1))
+        .drop(["_row"])
+        .equals(pq.read_table(vault.data_dir("from-csv", 2)).drop(["_row"]))
     )
 
 
@@ -175,8 +179,14 @@ def test_reject_reports_rules_and_writes_nothing(vault: Vault, tmp_path: Path) -
     with pytest.raises(ValidationFailedError) as caught:
         ingest(vault, _csv(tmp_path, rows), SCHEMA, "bad")
     error = caught.value
-    assert error.counts == {"type": 3, "max": 1, "codes": 1, "required": 1, "min": 1,
-                            "duplicate": 1}
+    assert error.counts == {
+        "type": 3,
+        "max": 1,
+        "codes": 1,
+        "required": 1,
+        "min": 1,
+        "duplicate": 1,
+    }
     offending = {(o["line"], o["column"], o["rule"]) for o in error.report["offending"]}
     assert offending == {
         (4, "age", "type"), (5, "age", "max"), (6, "dx", "codes"), (7, "dx", "required"),
@@ -223,9 +233,13 @@ def test_duplicates_are_found_across_chunks(vault: Vault, tmp_path: Path) -> Non
         {"line": 3002, "column": "record_id", "rule": "duplicate"}
     ]
     string_ids = parse_schema(
-        {**SCHEMA.model_dump(mode="json"), "columns": [
-            {**c, "type": "string"} if c["name"] == "record_id" else c
-            for c in SCHEMA.model_dump(mode="json")["columns"]]}
+        {
+            **SCHEMA.model_dump(mode="json"),
+            "columns": [
+                {**c, "type": "string"} if c["name"] == "record_id" else c
+                for c in SCHEMA.model_dump(mode="json")["columns"]
+            ],
+        }
     )
     with pytest.raises(ValidationFailedError):
         ingest(vault, path, string_ids, "dups", chunk_bytes=16_384)
@@ -238,10 +252,17 @@ def test_duplicates_are_found_across_chunks(vault: Vault, tmp_path: Path) -> Non
         (b"", EmptySourceError, "empty"),
         (HEADER.encode(), EmptySourceError, "no rows"),
         (b"record_id,pati\xe9nt_id\n1,2\n", EncodingError, "not valid UTF-8"),
-        (HEADER.replace(",note", "").encode() + b"1\n", ColumnsMismatchError, "missing columns note"),
+        (
+            HEADER.replace(",note", "").encode() + b"1\n",
+            ColumnsMismatchError,
+            "missing columns note",
+        ),
         (HEADER.replace("\n", ",ssn\n").encode(), ColumnsMismatchError, "not in the schema ssn"),
-        ((HEADER + _row(1)[:-1] + ',"open quote\n').encode(), ValidationFailedError,
-         r"malformed: 1\); first at line 2"),
+        (
+            (HEADER + _row(1)[:-1] + ',"open quote\n').encode(),
+            ValidationFailedError,
+            r"malformed: 1\); first at line 2",
+        ),
         (b"PAR1 not really parquet", SourceError, "unreadable Parquet"),
     ],
 )
@@ -291,8 +312,14 @@ module.leaf_hashes = dying
 vault = Vault(Path({str(vault.root)!r}), {vault.owner!r})
 module.ingest(vault, Path({str(_good(tmp_path, 3000))!r}), SCHEMA, "crash", chunk_bytes=16384)
 """
-    proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[3],
-                          capture_output=True, text=True, check=False, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=Path(__file__).parents[3],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
     assert proc.returncode == -9, proc.stderr
     leftovers = [p.name for p in vault.dataset_dir("crash").iterdir() if p.name != ".lock"]
     assert len(leftovers) == 1 and leftovers[0].startswith(".staging-")
@@ -309,8 +336,14 @@ from pathlib import Path
 from ledger.vault.store import Vault
 Vault(Path({str(vault.root)!r}), {vault.owner!r}).ingest_lock("busy").__enter__()
 """
-        proc = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parents[3],
-                              capture_output=True, text=True, check=False, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=Path(__file__).parents[3],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert "VaultBusyError" in proc.stderr
     with pytest.raises(VaultBusyError):
         with vault.ingest_lock("busy2"), vault.ingest_lock("busy2"):

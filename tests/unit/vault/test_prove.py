@@ -106,8 +106,13 @@ def test_commitment_equals_openzeppelin_js_root(vault: Vault, committed: Manifes
         {"values": [p.values for p in rows], "encoding": committed.leaf_encoding}
     ]
     result = subprocess.run(
-        [node, str(REFERENCE)], input=json.dumps(cases), capture_output=True, text=True,
-        cwd=ROOT, timeout=120, check=False,
+        [node, str(REFERENCE)],
+        input=json.dumps(cases),
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     (reference,) = json.loads(result.stdout)

@@ -39,8 +39,10 @@ def test_normalized_schema_fills_defaults_and_hash_is_keccak_of_rfc8785(tmp_path
     assert weight["scale"] == 6 and weight["required"] is False and weight["role"] == "none"
     assert schema.schema_hash() == "0x" + keccak256(rfc8785.dumps(normalized)).hex()
     # Key order and YAML style do not matter; a changed rule does.
-    reordered = BASE.replace("{name: weight, type: decimal, unit: kg, min: 0, max: 400}",
-                             "{max: 400, min: 0, unit: kg, type: decimal, name: weight}")
+    reordered = BASE.replace(
+        "{name: weight, type: decimal, unit: kg, min: 0, max: 400}",
+        "{max: 400, min: 0, unit: kg, type: decimal, name: weight}",
+    )
     assert load_schema(write_schema(tmp_path, reordered)).schema_hash() == schema.schema_hash()
     changed = BASE.replace("max: 400", "max: 401")
     assert load_schema(write_schema(tmp_path, changed)).schema_hash() != schema.schema_hash()
@@ -56,7 +58,11 @@ def test_normalized_schema_fills_defaults_and_hash_is_keccak_of_rfc8785(tmp_path
         (BASE.replace("min: 0, max: 400", "min: 5, max: 1"), "columns[3]", "min must not exceed"),
         (BASE.replace("generalize: shift", "generalize: month"), "columns[2].generalize", "one of"),
         (BASE.replace("role: patient_id", "role: none"), "(top level)", "needs a column with role"),
-        (BASE.replace("contributor:", "  - {name: dx, type: code}\ncontributor:"), "columns[4]", "needs a non-empty list of codes"),
+        (
+            BASE.replace("contributor:", "  - {name: dx, type: code}\ncontributor:"),
+            "columns[4]",
+            "needs a non-empty list of codes",
+        ),
         (BASE.replace("name: visit", "name: record_id"), "(top level)", "declared twice"),
         (BASE.replace("name: visit", "name: _row"), "(top level)", "reserved"),
         ("columns: []\n", "columns", "at least 1"),
