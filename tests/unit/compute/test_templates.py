@@ -305,3 +305,33 @@ def test_nan_and_infinite_values_cannot_break_the_sensitivity(tmp_path: Path) ->
     # Only rows 0, 2 and 5 have a finite time and event.
     assert km_aggregate["n"] == 3
     assert km_aggregate["events"] == {5: 1, 7: 1}
+
+
+def test_result_binds_algorithm_parameters_runtime_and_result(sites: Any) -> None:
+    from ledger.compute.catalog import runtime_hash
+    from ledger.compute.params import canonical_json, keccak_hex
+
+    grants = [GrantBudget(GRANT, 1, 0)]
+    plain = ComputeEngine().run(ComputeRequest("cohort_count", {}, [sites], grants, 5))
+    spelled = ComputeEngine().run(
+        ComputeRequest(
+            entry("cohort_count").hash, {"filters": [], "group_by": None}, [sites], grants, 5
+        )
+    )
+    assert plain.algorithm_hash == spelled.algorithm_hash == entry("cohort_count").hash
+    assert plain.parameters_hash == spelled.parameters_hash
+    assert plain.parameters_hash == keccak_hex(canonical_json({"filters": [], "group_by": None}))
+    assert plain.runtime_hash == runtime_hash()
+    assert plain.result_hash == result_hash(plain.result) == spelled.result_hash
+    assert plain.suppression_k == 5 and plain.datasets == ((1, 1),)
+    assert plain.epsilon_spent == () and plain.reservation_id is None
+    other = ComputeEngine().run(
+        ComputeRequest(
+            "cohort_count",
+            {"filters": [{"column": "age", "op": ">", "value": 40}]},
+            [sites],
+            grants,
+            5,
+        )
+    )
+    assert other.parameters_hash != plain.parameters_hash
