@@ -171,7 +171,7 @@ def lineage(session: Session, key: str) -> Lineage:
         )
     )
     use_by_grant = {use.grant_id: use for use in uses}
-    grant_ids = list(use_by_grant) or (receipt.grant_ids if receipt else [])
+    grant_ids = list(use_by_grant)
     if receipt is not None:
         grant_ids += [g for g in receipt.grant_ids if g not in use_by_grant]
     terms = {

@@ -170,7 +170,11 @@ def test_lineage_from_one_source_only(engine: Engine, story: Story) -> None:
                 lineage(session, bad)
         session.rollback()
     assert stored_only.recorded is None and stored_only.result_hash == fresh.receipt.result_hash
-    assert stored_only.grants[0].price is None and stored_only.grants[0].epsilon == 250_000
+    (grant,) = stored_only.grants
+    assert grant.price is None and grant.epsilon == 250_000
+    assert grant.grant_id == story.world.grants[story.world.datasets[0]][1]
+    (node,) = stored_only.datasets
+    assert node.commitment == story.world.commitments[node.dataset_id, 1]
 
 
 def test_every_use_of_a_dataset(engine: Engine, story: Story) -> None:
