@@ -134,7 +134,10 @@ class _Job:
         from ledger.compute.mpc.errors import MpcPartyError
 
         if not self.closing and self.failure is not None and not self.failure.done():
-            self.failure.set_exception(MpcPartyError(peer, "connection to the peer was lost"))
+            subject = "a peer" if peer is None else f"party {peer}"
+            self.failure.set_exception(
+                MpcPartyError(self.index, f"lost the connection to {subject}")
+            )
 
 
 def _new_runtime(index: int, ports: list[int]) -> Any:

@@ -139,3 +139,18 @@ def test_a_version_directory_is_not_a_data_dir(dirs: list[Path]) -> None:
     with pytest.raises(MpcParameterError, match="data/ directory") as caught:
         secure_sum([dirs[0], dirs[1], version], "a", timeout=5)
     assert caught.value.field == "data_dirs[2]"
+
+
+def test_without_bubblewrap_isolation_is_refused_or_skipped_on_request(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from ledger.compute.mpc import isolation, launcher
+
+    monkeypatch.setattr(launcher, "bwrap_path", lambda: None)
+    monkeypatch.setattr(isolation, "bwrap_path", lambda: None)
+    with pytest.raises(MpcIsolationError, match="bubblewrap"):
+        PartyPool(sandbox=True)
+    with pytest.raises(MpcIsolationError, match="bubblewrap"):
+        party_command(tmp_path, sandbox=True)
+    with PartyPool() as pool:
+        assert pool.sandbox is False  # auto: plain processes when bwrap is missing
