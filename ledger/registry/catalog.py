@@ -231,6 +231,7 @@ def dataset_detail(engine: Engine, dataset_id: int) -> DatasetDetail:
     """The catalog page of one dataset.
 
     Raises:
+        CatalogQueryError: `dataset_id` is not 1 or more.
         DatasetNotFoundError: the index has no such dataset.
         DatabaseUnavailableError: the database cannot be read.
     """

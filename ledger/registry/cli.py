@@ -80,7 +80,10 @@ def register_command(
     run finds the registration and sends nothing."""
     with open_registry(get_settings()) as ctx:
         result = register(ctx, name, metadata, version=version, owner_share_bps=owner_share)
-    _print_results([result], as_json)
+    if as_json:
+        typer.echo(json.dumps(_plain(result)))
+        return
+    _print_results([result])
 
 
 def version_command(
@@ -95,10 +98,14 @@ def version_command(
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Publish the vault's later versions of a registered dataset, each linking the one before."""
+    """Publish the vault's later versions of a registered dataset, each linking the one before
+    (--json prints a list: versions already on chain too, with sent false)."""
     with open_registry(get_settings()) as ctx:
         results = publish_versions(ctx, name, up_to=version, metadata=metadata)
-    _print_results(results, as_json)
+    if as_json:
+        typer.echo(json.dumps(_plain(results)))
+        return
+    _print_results(results)
 
 
 def search_command(
@@ -167,10 +174,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _print_results(results: list[VersionResult], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(_plain(results) if len(results) != 1 else _plain(results[0])))
-        return
+def _print_results(results: list[VersionResult]) -> None:
     for r in results:
         verb = "registered" if r.version == 1 else "published"
         state = f"[green]{verb}[/green]" if r.sent else f"already {verb}, nothing sent"
