@@ -27,7 +27,11 @@ from ledger.chain.sender import SendPolicy, TxSender
 from ledger.compute.cli import algorithm_app
 from ledger.errors import LedgerError
 from ledger.indexer.cli import index_command
+from ledger.jobs.cli import install as install_jobs
+from ledger.provenance.cli import install as install_provenance
+from ledger.registry.cli import install as install_registry
 from ledger.settings import get_settings
+from ledger.settlement.cli import install as install_settlement
 from ledger.vault.cli import dataset_app
 
 __all__ = ["app"]
@@ -43,6 +47,10 @@ chain_app = typer.Typer(help="The embedded chain (anvil under the data dir).", n
 app.add_typer(chain_app, name="chain")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(algorithm_app, name="algorithm")
+install_registry(dataset_app)
+install_jobs(app)
+install_provenance(app)
+install_settlement(app)
 
 _console = Console()
 _err_console = Console(stderr=True)
