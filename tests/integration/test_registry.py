@@ -169,7 +169,7 @@ def test_register_index_search_and_show(env: Env, tmp_path: Path) -> None:
     assert (page.total, [i.dataset_id for i in page.items]) == (2, [north.dataset_id])
     for bad in ({"limit": 0}, {"limit": 101}, {"offset": -1}, {"license": "WTFPL"}):
         with pytest.raises(CatalogQueryError):
-            search_datasets(ctx.engine, **bad)  # type: ignore[arg-type]
+            search_datasets(ctx.engine, **bad)
 
     detail = dataset_detail(ctx.engine, north.dataset_id)
     assert detail.owner == ctx.owner and detail.owner_share_bps == 10_000
