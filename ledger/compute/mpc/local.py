@@ -90,9 +90,14 @@ def _open(data_dir: Path, party: int, columns: Sequence[str], filters: Sequence[
     for column, op, value in filters:
         array = table.column(column)
         try:
+            values: list[Any] = list(value) if isinstance(value, tuple) else [value]
+            value_set = pa.array(values)
+            if pa.types.is_temporal(array.type) and pa.types.is_string(value_set.type):
+                # Dates and times are compared with ISO 8601 strings, cast to the column's type.
+                value_set = value_set.cast(array.type)
+                value = value_set[0]
             if op in ("in", "not in"):
-                values = list(value) if isinstance(value, tuple) else [value]
-                term = pc.is_in(array, value_set=pa.array(values))
+                term = pc.is_in(array, value_set=value_set)
                 if op == "not in":
                     term = pc.invert(term)
             else:

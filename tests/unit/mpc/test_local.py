@@ -172,3 +172,36 @@ def test_hospital_split_dirs_hold_vault_columns(tmp_path: Path) -> None:
     assert [d.name for d in dirs] == ["data"] * 3
     rows = load_aggregate(dirs[1], AggregateTask("sum", "mean_radius"), 1)
     assert rows.n == 190
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected_rows"),
+    [
+        ([("admitted", ">=", "2021-01-01")], 2),
+        ([("admitted", "<", "2021-01-01")], 1),
+        ([("admitted", "in", ["2020-03-01", "2022-07-15"])], 2),
+        ([("admitted", "==", "not a date")], None),
+    ],
+)
+def test_date_columns_compare_with_iso_strings(
+    tmp_path: Path, filters: object, expected_rows: int | None
+) -> None:
+    import datetime
+
+    frame = pd.DataFrame(
+        {
+            "admitted": [
+                datetime.date(2020, 3, 1),
+                datetime.date(2021, 2, 2),
+                datetime.date(2022, 7, 15),
+            ],
+            "cost": [1.0, 2.0, 4.0],
+        }
+    )
+    directory = write_data_dir(tmp_path / "v1", frame)
+    task = AggregateTask("sum", "cost", normalize_filters(filters), 1)
+    if expected_rows is None:
+        with pytest.raises(MpcDataError, match="compared"):
+            load_aggregate(directory, task, 0)
+    else:
+        assert load_aggregate(directory, task, 0).n == expected_rows
