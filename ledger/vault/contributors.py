@@ -15,14 +15,15 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 from eth_utils.address import is_address, is_checksum_address, to_checksum_address
 
 from ledger.merkle import StandardMerkleTree, tree_of_leaves
 from ledger.vault.encoding import (
-    bytes_words,
     contributor_pseudonym,
+    hex_strings,
     int_words,
     leaf_hashes,
     patient_pseudonym,
@@ -33,17 +34,17 @@ from ledger.vault.store import Vault
 
 __all__ = [
     "CONTRIBUTOR_ENCODING",
+    "ContributorCounter",
     "ContributorEntry",
-    "build_entries",
-    "contributors_root",
+    "contributor_table",
     "contributors_tree",
     "load_contributors",
     "read_payouts",
-    "write_contributors",
 ]
 
 CONTRIBUTOR_ENCODING: Final = ("bytes32", "address", "uint256")
 _ZERO_ADDRESS: Final = "0x" + "00" * 20
+_KEY: Final = np.dtype((np.void, 32))
 
 
 @dataclass(frozen=True)
@@ -128,40 +129,78 @@ def contributors_tree(entries: list[ContributorEntry]) -> StandardMerkleTree:
     return StandardMerkleTree.of(values, CONTRIBUTOR_ENCODING)
 
 
-def contributors_root(entries: list[ContributorEntry]) -> str:
-    """The root of `contributors_tree` (``0x`` hex), computed vectorized (equal to it)."""
-    n = len(entries)
-    ids = bytes_words([bytes.fromhex(e.contributor_id[2:]) for e in entries])
-    payouts = np.zeros((n, 32), dtype=np.uint8)
-    payouts[:, 12:] = np.frombuffer(
-        b"".join(bytes.fromhex((e.payout or _ZERO_ADDRESS)[2:]) for e in entries), dtype=np.uint8
-    ).reshape(n, 20)
-    rows = int_words(np.array([e.rows for e in entries], dtype=np.int64))
-    nodes, _ = tree_of_leaves(leaf_hashes([ids, payouts, rows]))
-    return "0x" + nodes[:32].hex()
+class ContributorCounter:
+    """Rows per contributor pseudonym, kept as sorted numpy arrays (40 bytes a contributor)."""
+
+    def __init__(self) -> None:
+        self._keys = np.empty(0, dtype=_KEY)
+        self._counts = np.empty(0, dtype=np.int64)
+        self._pending: list[tuple[npt.NDArray[np.void], npt.NDArray[np.int64]]] = []
+        self._pending_size = 0
+
+    def add(self, words: npt.NDArray[np.uint8]) -> None:
+        """Count one row per line of `words` ((m, 32) pseudonyms)."""
+        keys = np.ascontiguousarray(words).view(_KEY).ravel()
+        uniques, counts = np.unique(keys, return_counts=True)
+        self._pending.append((uniques, counts.astype(np.int64)))
+        self._pending_size += len(uniques)
+        if self._pending_size > max(len(self._keys), 1 << 16):
+            self._merge()
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        keys = np.concatenate([self._keys, *(k for k, _ in self._pending)])
+        counts = np.concatenate([self._counts, *(c for _, c in self._pending)])
+        self._keys, inverse = np.unique(keys, return_inverse=True)
+        self._counts = np.bincount(inverse.ravel(), weights=counts).astype(np.int64)
+        self._pending, self._pending_size = [], 0
+
+    def result(self) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64]]:
+        """The pseudonyms ((k, 32), ascending bytewise) and their row counts."""
+        self._merge()
+        return self._keys.view(np.uint8).reshape(-1, 32), self._counts
 
 
-def build_entries(
-    rows: Mapping[str, int], kind: str, payouts: Mapping[str, str]
-) -> list[ContributorEntry]:
-    """Entries sorted by pseudonym from row counts and payout addresses."""
-    return [
-        ContributorEntry(pseudonym, kind, payouts.get(pseudonym), count)
-        for pseudonym, count in sorted(rows.items())
-    ]
+def contributor_table(
+    ids: npt.NDArray[np.uint8],
+    rows: npt.NDArray[np.int64],
+    kind: str,
+    payouts: Mapping[str, str],
+) -> tuple[pa.Table, str]:
+    """``contributors.parquet``'s table and the contributors root, from pseudonyms (sorted) and
+    row counts, without a Python object per contributor.
 
-
-def write_contributors(path: Path, entries: list[ContributorEntry]) -> None:
-    """Write ``contributors.parquet``."""
+    Raises:
+        PayoutsError: a payout names a contributor without rows.
+    """
+    n = len(ids)
+    payout_words = np.zeros((n, 32), dtype=np.uint8)
+    payout_text = np.full(n, "", dtype=object)
+    if payouts:
+        keys = np.ascontiguousarray(ids).view(_KEY).ravel()
+        wanted = np.frombuffer(
+            b"".join(bytes.fromhex(p[2:]) for p in payouts), dtype=np.uint8
+        ).view(_KEY)
+        found = np.minimum(np.searchsorted(keys, wanted), max(0, n - 1))
+        missing = int((keys[found] != wanted).sum()) if n else len(wanted)
+        if missing:
+            raise PayoutsError(
+                Path("payouts"), f"{missing} contributor(s) listed have no rows in the dataset"
+            )
+        for index, address in zip(found.tolist(), payouts.values(), strict=True):
+            payout_words[index, 12:] = np.frombuffer(bytes.fromhex(address[2:]), dtype=np.uint8)
+            payout_text[index] = address
+    nodes, _ = tree_of_leaves(leaf_hashes([ids, payout_words, int_words(rows)]))
     table = pa.table(
         {
-            "contributor_id": pa.array([e.contributor_id for e in entries], pa.string()),
-            "kind": pa.array([e.kind for e in entries], pa.string()),
-            "payout": pa.array([e.payout or "" for e in entries], pa.string()),
-            "rows": pa.array([e.rows for e in entries], pa.int64()),
+            "contributor_id": hex_strings(ids),
+            "kind": pa.array([kind] * n, pa.string()),
+            "payout": pa.array(payout_text, pa.string()),
+            "rows": pa.array(rows, pa.int64()),
         }
     )
-    pq.write_table(table, path)
+    return table, "0x" + nodes[:32].hex()
 
 
 def load_contributors(

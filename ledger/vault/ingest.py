@@ -15,24 +15,18 @@ import json
 import os
 import shutil
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pyarrow.parquet as pq
 
 from ledger.vault.commitment import CommitmentWriter
-from ledger.vault.contributors import (
-    build_entries,
-    contributors_root,
-    read_payouts,
-    write_contributors,
-)
+from ledger.vault.contributors import ContributorCounter, contributor_table, read_payouts
 from ledger.vault.encoding import leaf_encoding, leaf_hashes
-from ledger.vault.errors import EmptySourceError, PayoutsError, ValidationFailedError
+from ledger.vault.errors import EmptySourceError, ValidationFailedError
 from ledger.vault.manifest import Manifest, Partition
 from ledger.vault.schema import Schema
 from ledger.vault.source import TableSource, check_columns, open_source
@@ -131,7 +125,7 @@ def _ingest_into(
     data_dir.mkdir(parents=True)
     report = Report(on_error=on_error)
     converter = ChunkConverter(schema, key, name, version, report)
-    contributor_rows: Counter[bytes] = Counter()
+    contributor_rows = ContributorCounter()
     partitions: list[Partition] = []
     writer: pq.ParquetWriter | None = None
     part_path: Path | None = None
@@ -152,7 +146,7 @@ def _ingest_into(
             rejecting = rejecting or (on_error == "reject" and report.failed)
             if converted is not None and not rejecting and converted.table.num_rows:
                 commitment_writer.add(leaf_hashes(converted.words))
-                contributor_rows.update(_count_rows(converted.contributors))
+                contributor_rows.add(converted.contributors)
                 table = converted.table
                 offset = 0
                 while offset < table.num_rows:
@@ -193,49 +187,42 @@ def _ingest_into(
     commitment = "0x" + root.hex()
 
     kind = schema.contributor.kind.value if schema.contributor else "owner"
-    rows_by_id = {"0x" + c.hex(): n for c, n in contributor_rows.items()}
+    ids, counts = contributor_rows.result()
     del contributor_rows
     if schema.contributor is None:
-        rows_by_id = {"0x" + bytes(32).hex(): row_count}
         payout_map = {"0x" + bytes(32).hex(): vault.owner}
-    unknown = sorted(set(payout_map) - set(rows_by_id))
-    if unknown:
-        raise PayoutsError(
-            Path("payouts"), f"{len(unknown)} contributor(s) listed have no rows in the dataset"
-        )
-    entries = build_entries(rows_by_id, kind, payout_map)
-    write_contributors(staging / "contributors.parquet", entries)
-    root_of_contributors = contributors_root(entries)
+    table, root_of_contributors = contributor_table(ids, counts, kind, payout_map)
+    pq.write_table(table, staging / "contributors.parquet")
+    ids_hex = table.column("contributor_id").to_pylist()
+    del table, ids
+    contributor_map = dict(zip(ids_hex, counts.tolist(), strict=True))
+    del ids_hex, counts
 
     report_json = report.to_json()
     (staging / "report.json").write_text(json.dumps(report_json, indent=2) + "\n")
-    manifest = Manifest.model_validate(
-        {
-            "name": name,
-            "version": version,
-            "owner": vault.owner,
-            "schema_hash": schema.schema_hash(),
-            "schema": schema.normalized(),
-            "row_count": row_count,
-            "commitment": commitment,
-            "leaf_encoding": leaf_encoding(schema),
-            "contributors_root": root_of_contributors,
-            "contributor_rows": {e.contributor_id: e.rows for e in entries},
-            "partitions": partitions,
-            "previous_commitment": previous.commitment if previous else None,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "validation": report.summary(),
-        }
+    # Validated field by field except the contributor map (sound by construction, and at one
+    # entry per patient too big to copy again).
+    document: dict[str, Any] = {
+        "name": name,
+        "version": version,
+        "owner": vault.owner,
+        "schema_hash": schema.schema_hash(),
+        "schema": schema.normalized(),
+        "row_count": row_count,
+        "commitment": commitment,
+        "leaf_encoding": leaf_encoding(schema),
+        "contributors_root": root_of_contributors,
+        "contributor_rows": {},
+        "partitions": partitions,
+        "previous_commitment": previous.commitment if previous else None,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "validation": report.summary(),
+    }
+    manifest = Manifest.model_validate(document).model_copy(
+        update={"contributor_rows": contributor_map}
     )
     manifest.save(staging / "manifest.json")
     return manifest
-
-
-def _count_rows(words: np.ndarray) -> dict[bytes, int]:
-    """Rows per distinct 32-byte value of `words` (an (m, 32) array)."""
-    keys = np.ascontiguousarray(words).view(np.dtype((np.void, 32))).ravel()
-    uniques, counts = np.unique(keys, return_counts=True)
-    return {bytes(u): int(c) for u, c in zip(uniques, counts, strict=True)}
 
 
 def _partition(path: Path, rows: int, root: Path) -> Partition:
