@@ -8,7 +8,9 @@ the pipeline is built, not at import time of ``ledger.jobs``.
 from __future__ import annotations
 
 import importlib
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -35,6 +37,9 @@ __all__ = [
     "SettlementWeights",
     "resolve_algorithm",
 ]
+
+
+_CHAIN_RETRIES = 5
 
 
 def _module(step: str, name: str) -> ModuleType:
@@ -116,9 +121,27 @@ class ProvenanceReceipts:
         self._errors = _module("receipts", "ledger.provenance.errors")
         self._engine = engine
         self._key = executor_key
+        # Receipts on one dataset form a hash chain: issue them one at a time in this process,
+        # and rebuild on the new head when another process stored one meanwhile.
+        self._lock = threading.Lock()
 
     def issue(self, receipt: ReceiptInput) -> IssuedReceipt:
-        """The job's signed receipt, stored (see the class notes)."""
+        """The job's signed receipt, stored (see the class notes).
+
+        Raises:
+            ReceiptChainConflictError: other processes kept extending the dataset's chain.
+        """
+        conflict = self._errors.ReceiptChainConflictError
+        for attempt in range(_CHAIN_RETRIES):
+            try:
+                with self._lock:
+                    return self._issue(receipt)
+            except conflict:
+                if attempt + 1 == _CHAIN_RETRIES:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _issue(self, receipt: ReceiptInput) -> IssuedReceipt:
         with Session(self._engine) as session:
             existing = self._store.find_receipt(session, receipt.job_id)
             if existing is not None and existing.receipt.job_id == receipt.job_id.lower():
@@ -210,12 +233,16 @@ class SettlementWeights:
 
     def __init__(self) -> None:
         self._weights = _module("weights", "ledger.settlement.weights")
+        # A version's files never change, so its per-contributor row counts are counted once.
+        self._counts: dict[Path, dict[str, int]] = {}
 
     def record(self, job: WeightsInput) -> None:
         """Count and store the weights (idempotent per job)."""
         for entry in job.datasets:
             data_dir = job.data_dirs[entry.dataset_id]
-            weights = self._weights.rows_used_by_contributor(data_dir)
+            if data_dir not in self._counts:
+                self._counts[data_dir] = self._weights.rows_used_by_contributor(data_dir)
+            weights = self._counts[data_dir]
             self._weights.record_weights(
                 data_dir.parent.parent,
                 job_id=job.job_id,

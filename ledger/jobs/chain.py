@@ -88,6 +88,7 @@ class JobChain:
         self.grants: Contract = contracts["AccessGrants"]
         self.vault: Contract = contracts["RevenueVault"]
         self.usage: Contract = contracts["UsageLedger"]
+        self._commitments: dict[tuple[int, int], bytes] = {}
 
     @property
     def chain_id(self) -> int:
@@ -128,9 +129,12 @@ class JobChain:
         return int(head[0])
 
     def commitment_of(self, dataset_id: int, version: int) -> bytes:
-        """The committed Merkle root of a dataset version."""
-        stored = call(self.registry.functions.versionOf(dataset_id, version))
-        return bytes(stored[0])
+        """The committed Merkle root of a dataset version (immutable, so cached)."""
+        key = (dataset_id, version)
+        if key not in self._commitments:
+            stored = call(self.registry.functions.versionOf(dataset_id, version))
+            self._commitments[key] = bytes(stored[0])
+        return self._commitments[key]
 
     def grant_state(self, grant_id: bytes) -> tuple[int, int]:
         """Uses and micro-epsilon spent so far of an issued grant."""

@@ -198,17 +198,24 @@ def worker(
         float, typer.Option("--payment-timeout", min=0.0, help="Seconds to wait for escrows.")
     ] = 600.0,
     interval: Annotated[float, typer.Option("--interval", min=0.05)] = 1.0,
+    threads: Annotated[
+        int, typer.Option("--threads", min=1, max=64, help="Jobs advanced at once.")
+    ] = 1,
+    k: Annotated[
+        int,
+        typer.Option("--k", min=2, envvar="LEDGER_JOBS_K", help="Small-cell threshold."),
+    ] = 10,
     as_json: JsonOption = False,
 ) -> None:
     """Run the pipeline: take paid jobs to recorded results (restartable at any step)."""
     context = open_context(get_settings())
     options = PipelineOptions(payment_timeout=payment_timeout, batched=batched)
-    pipeline = open_pipeline(context, options, batch_size=batch_size, batch_wait=batch_wait)
+    pipeline = open_pipeline(context, options, batch_size=batch_size, batch_wait=batch_wait, k=k)
     stop = threading.Event()
     steps = 0
     try:
         while True:
-            steps += pipeline.run_pending(force_anchor=once)
+            steps += pipeline.run_pending(force_anchor=once, threads=threads)
             if once or stop.wait(interval):
                 break
     except KeyboardInterrupt:

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -128,20 +129,32 @@ class JobPipeline:
 
     # -- driving --------------------------------------------------------------------------
 
-    def run_pending(self, *, force_anchor: bool = False) -> int:
+    def run_pending(self, *, force_anchor: bool = False, threads: int = 1) -> int:
         """Advance every unfinished job as far as it goes now; returns steps taken.
 
-        With `force_anchor`, partial receipt batches are anchored so batched jobs finish.
+        With `force_anchor`, partial receipt batches are anchored so batched jobs finish. With
+        `threads` > 1, that many jobs advance at once (each job in one thread at a time: a
+        pass hands every job id to one thread and waits for all of them).
         """
-        total = 0
-        while True:
-            steps = sum(self.advance(job_id) for job_id in self.store.runnable())
-            if self.anchors is not None:
-                steps += self.anchors.flush(force=force_anchor) and 1
-                steps += sum(self.advance(job_id) for job_id in self.store.runnable())
-            total += steps
-            if steps == 0:
-                return total
+        pool = ThreadPoolExecutor(threads) if threads > 1 else None
+        try:
+            total = 0
+            while True:
+                steps = self._pass(pool)
+                if self.anchors is not None and self.anchors.flush(force=force_anchor) > 0:
+                    steps += 1 + self._pass(pool)
+                total += steps
+                if steps == 0:
+                    return total
+        finally:
+            if pool is not None:
+                pool.shutdown()
+
+    def _pass(self, pool: ThreadPoolExecutor | None) -> int:
+        ids = self.store.runnable()
+        if pool is None:
+            return sum(self.advance(job_id) for job_id in ids)
+        return sum(pool.map(self.advance, ids))
 
     def advance(self, job_id: str) -> int:
         """Run a job's steps until it is finished or waits; returns steps taken (0 if another
@@ -319,12 +332,13 @@ class JobPipeline:
         assert job.receipt_hash is not None
         ours = bytes.fromhex(job.receipt_hash[2:])
         job_id = bytes.fromhex(job.job_id[2:])
-        self.store.intend(job.job_id, OutboxAction.RECORD, "")
+        entry = self.store.intend(job.job_id, OutboxAction.RECORD, "")
         crash_point("record:intended")
         tx_hash: str | None = None
         gas = 0
         block: int | None = None
-        landed = self.chain.receipt_of(job_id)
+        # A first attempt cannot have landed; any later one asks the chain before resending.
+        landed = _ZERO if entry.attempts == 1 else self.chain.receipt_of(job_id)
         if landed == _ZERO:
             uses = [
                 GrantUse(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from web3.types import RPCEndpoint
 
 from ledger.chain.client import connect
 from ledger.chain.deploy import load_deployment
@@ -57,6 +58,10 @@ def open_context(settings: Settings) -> JobContext:
         DatabaseUnavailableError, MigrationError: the database.
     """
     w3 = connect(settings)
+    # web3 asks the node for its chain id before every call and send (validation); a node's
+    # chain id never changes, so only that answer is cached.
+    w3.provider.cache_allowed_requests = True
+    w3.provider.cacheable_requests = {RPCEndpoint("eth_chainId")}
     deployment = load_deployment(settings.resolved_deployments_dir, w3.eth.chain_id)
     url = settings.resolved_database_url
     upgrade(url)

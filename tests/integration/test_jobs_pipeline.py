@@ -98,7 +98,7 @@ def test_worker_runs_paid_jobs_and_refunds_those_that_cannot_run(world: World) -
     balance = world.w3.eth.get_balance(world.consumer.address)
     world.revoke(revoked)
 
-    world.run_worker("--batched", "--batch-size", "2")
+    world.run_worker("--batched", "--batch-size", "2", "--threads", "3")
 
     ok_id = world.chain.grant_id(ok)
     roots = set()
