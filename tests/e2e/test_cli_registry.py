@@ -19,25 +19,11 @@ from ledger.chain.deploy import deploy
 from ledger.chain.embedded import EmbeddedChain
 from ledger.chain.sender import TxSender
 from ledger.cli import main
-from ledger.registry.cli import install
 from ledger.samples import hospital_split
 from ledger.settings import ANVIL_DEV_KEYS, get_settings, load_settings
-from ledger.vault.cli import dataset_app
+from tests.e2e.cli import ledger
 from tests.integration.indexing import open_index
 from tests.unit.registry.vaultfiles import write_version
-
-# The real `ledger` entry point, with the registry's commands added to the dataset group when
-# ledger.vault.cli does not add them itself yet.
-_RUN = """
-import sys
-from ledger.vault.cli import dataset_app
-from ledger.registry.cli import install
-if "register" not in {c.name for c in dataset_app.registered_commands}:
-    install(dataset_app)
-from ledger.cli import main
-sys.argv = ["ledger", *sys.argv[1:]]
-main()
-"""
 
 METADATA = """\
 title: Diabetes progression, north hospital
@@ -53,16 +39,7 @@ temporal_coverage:
 
 def dataset(env: dict[str, str], *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
     """Run ``ledger dataset ARGS``; asserts it succeeded (or failed, with ``ok=False``)."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _RUN, "dataset", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (proc.returncode == 0) == ok, proc.stdout + proc.stderr
-    return proc
+    return ledger(env, "dataset", *args, ok=ok)
 
 
 def in_process(
@@ -77,8 +54,6 @@ def in_process(
         if key.startswith("LEDGER_"):
             monkeypatch.setenv(key, value)
     get_settings.cache_clear()
-    if "register" not in {c.name for c in dataset_app.registered_commands}:
-        install(dataset_app)
     monkeypatch.setattr(sys, "argv", ["ledger", "dataset", *args])
     capsys.readouterr()
     try:
