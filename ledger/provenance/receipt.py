@@ -23,7 +23,7 @@ receipt on the same dataset (null for the first): one hash chain per dataset.
 
 Signature: the executor signs the receipt hash with EIP-191 ``personal_sign`` over the 32 bytes,
 i.e. an ECDSA signature of ``keccak256("\\x19Ethereum Signed Message:\\n32" || receiptHash)``
-(what wallets, ``cast wallet sign`` of the raw bytes and OpenZeppelin's
+(what wallets, ``cast wallet sign <receiptHash>`` (tested) and OpenZeppelin's
 ``MessageHashUtils.toEthSignedMessageHash(bytes32)`` + ``ECDSA.recover`` agree on). 65 bytes
 ``r || s || v``, ``v`` in {27, 28}, low ``s`` only.
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -185,6 +187,23 @@ def test_signature_is_eip191_over_the_32_byte_hash() -> None:
     vrs = (raw[64] - 27, int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"))
     public = keys.Signature(vrs=vrs).recover_public_key_from_msg_hash(digest)
     assert public.to_checksum_address() == EXECUTOR
+
+
+def test_signature_matches_cast_wallet_sign() -> None:
+    # Foundry's cast, an independent client, signs the 32-byte hash exactly as we do.
+    cast = (
+        Path(__file__).resolve().parents[3] / "node_modules/@foundry-rs/cast-linux-amd64/bin/cast"
+    )
+    assert cast.exists(), f"{cast} is missing: run `make setup`"
+    signed = sign_receipt(Receipt.of(**fields()), KEY)
+    out = subprocess.run(
+        [str(cast), "wallet", "sign", "--private-key", KEY, signed.hash],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == signed.signature
 
 
 def test_signing_with_another_key_is_refused() -> None:
