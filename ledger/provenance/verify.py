@@ -11,7 +11,8 @@ Checks, in order (the first that fails is the reason):
    (``tampered_result``);
 5. the node's chain id is the receipt's (``other_chain``);
 6. the receipt's ``UsageLedger`` has code and points at the receipt's registry, grants and
-   vault (``other_contracts``);
+   vault (``other_contracts``), and every dataset version the receipt names is registered with
+   the commitment the receipt gives (``dataset_mismatch``);
 7. per-job mode: ``UsageLedger.receiptOf(jobId)`` is the receipt hash (``never_recorded`` if
    zero, ``tampered_receipt`` if another hash) and the ``JobRecorded`` event was emitted by the
    receipt's executor (``other_executor``); batched mode: the inclusion proof leads to the root
@@ -65,6 +66,7 @@ class Rejection(StrEnum):
     TAMPERED_RESULT = "tampered_result"
     OTHER_CHAIN = "other_chain"
     OTHER_CONTRACTS = "other_contracts"
+    DATASET_MISMATCH = "dataset_mismatch"
     NEVER_RECORDED = "never_recorded"
     OTHER_EXECUTOR = "other_executor"
     PROOF_FAILS = "proof_fails"
@@ -125,6 +127,7 @@ def verify_result(
         _check_chain(w3, receipt)
         facts["chain_id"] = receipt.chain_id
         _check_contracts(w3, receipt)
+        _check_datasets(w3, receipt)
         if signed.batch is None:
             facts["mode"] = "job"
             facts["recorded_block"] = _check_job(w3, signed, from_block)
@@ -242,6 +245,27 @@ def _check_contracts(w3: Web3, receipt: Receipt) -> None:
                 Rejection.OTHER_CONTRACTS,
                 f"the UsageLedger at {contracts.usage_ledger} does not use the receipt's "
                 f"{name} {expected}",
+            )
+
+
+def _check_datasets(w3: Web3, receipt: Receipt) -> None:
+    registry = w3.eth.contract(
+        address=_addr(receipt.contracts.registry), abi=load_artifact("DataRegistry").abi
+    )
+    for entry in receipt.datasets:
+        try:
+            stored = call(registry.functions.versionOf(entry.dataset_id, entry.version))
+        except ContractRevert:
+            raise _Rejected(
+                Rejection.DATASET_MISMATCH,
+                f"dataset {entry.dataset_id} has no version {entry.version} in the registry",
+            ) from None
+        commitment = "0x" + bytes(stored[0]).hex()
+        if commitment != entry.commitment:
+            raise _Rejected(
+                Rejection.DATASET_MISMATCH,
+                f"dataset {entry.dataset_id} version {entry.version} is registered with "
+                f"commitment {commitment}, but the receipt names {entry.commitment}",
             )
 
 

@@ -128,6 +128,20 @@ def test_receipt_naming_other_contracts_is_rejected(world: World) -> None:
     assert "no contract" in verdict.message
 
 
+def test_receipt_naming_unregistered_data_is_rejected(world: World) -> None:
+    signed = signed_job(world, world.datasets[:1], result=RESULT)
+    entry = signed.receipt.datasets[0]
+    for change, expected in (
+        ({"commitment": "0x" + "cd" * 32}, "registered with commitment"),
+        ({"version": 7}, "has no version 7"),
+    ):
+        fake = signed.receipt.model_copy(update={"datasets": [entry.model_copy(update=change)]})
+        forged = sign_receipt(fake, world.executor.key.to_0x_hex())
+        verdict = verify_result(result_bytes(RESULT), forged.to_json(), world.w3)
+        assert verdict.reason is Rejection.DATASET_MISMATCH, verdict.message
+        assert expected in verdict.message
+
+
 def test_job_never_recorded_is_rejected(world: World) -> None:
     signed = signed_job(world, world.datasets[:1], result=RESULT)
     verdict = verify_result(result_bytes(RESULT), signed.to_json(), world.w3)
