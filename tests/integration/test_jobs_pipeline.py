@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from sqlmodel import Session, select
 from web3 import Web3
 
 from ledger.chain.anvil import Anvil
-from ledger.jobs.chain import EscrowStatus
+from ledger.jobs.chain import ZERO_ADDRESS, EscrowStatus
 from ledger.jobs.errors import (
     JobAccessDeniedError,
     JobNotReadyError,
@@ -21,14 +22,24 @@ from ledger.jobs.errors import (
     JobRequestError,
 )
 from ledger.jobs.queries import job_result, job_status
+from ledger.jobs.request import DatasetSpec, build_request, new_job_id
 from ledger.provenance.canonical import result_hash as hash_of_result
 from ledger.store.models.jobs import JobStatus, OutboxAction, OutboxStatus, PipelineJob
-from tests.integration.jobs_world import OTHER_KEY, PRICE, World, make_world
+from tests.integration.jobs_world import OTHER_KEY, PRICE, World, default_params, make_world
 
 
 @pytest.fixture()
 def world(anvil: Anvil, w3: Web3, tmp_path: Path, database_url: str) -> Iterator[World]:
     made = make_world(w3, anvil.url, tmp_path / "data", database_url)
+    try:
+        yield made
+    finally:
+        made.engine.dispose()
+
+
+@pytest.fixture()
+def sqlite_world(anvil: Anvil, w3: Web3, tmp_path: Path) -> Iterator[World]:
+    made = make_world(w3, anvil.url, tmp_path / "data", f"sqlite:///{tmp_path / 'jobs.db'}")
     try:
         yield made
     finally:
@@ -147,3 +158,52 @@ def test_submission_refused_leaves_nothing(world: World) -> None:
         world.submit([live], pay=PRICE - 1)
     assert _job_ids(world) == []
     assert world.w3.eth.get_balance(world.consumer.address) == balance
+
+
+def test_unpaid_and_wrongly_paid_jobs_fail_and_what_was_paid_is_refunded(
+    sqlite_world: World,
+) -> None:
+    world = sqlite_world
+    dataset = world.add_dataset("ages", 50)
+    grant = world.grant(dataset)
+    request = build_request(
+        consumer=world.consumer.address,
+        grants=(grant,),
+        algorithm="dp_mean",
+        algorithm_hash=grant.algorithm_hash,
+        params=default_params(),
+        datasets=(DatasetSpec(dataset, 1),),
+    )
+    now = datetime.now(UTC)
+    jobs = {}
+    for case in ("unpaid", "underpaid"):
+        job_id = "0x" + new_job_id(request).hex()
+        world.store.create(
+            PipelineJob(
+                job_id=job_id,
+                consumer=request.consumer,
+                status=JobStatus.AWAITING_PAYMENT,
+                request_json=json.dumps(request.to_json()),
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        jobs[case] = job_id
+    grant_id = world.chain.grant_id(grant)
+    underpaid = bytes.fromhex(jobs["underpaid"][2:])
+    world.chain.escrow(world.consumer, underpaid, grant_id, ZERO_ADDRESS, PRICE - 1)
+
+    world.run_worker("--payment-timeout", "0")
+
+    unpaid = world.store.get(jobs["unpaid"])
+    assert (unpaid.status, unpaid.reason) == (JobStatus.FAILED, "payment_missing")
+    (skipped,) = world.store.outbox(unpaid.job_id, OutboxAction.REFUND)
+    assert skipped.status == OutboxStatus.SKIPPED
+    wrong = world.store.get(jobs["underpaid"])
+    assert (wrong.status, wrong.reason) == (JobStatus.FAILED, "payment_mismatch")
+    escrow_id = world.chain.escrow_id(underpaid, grant_id, world.consumer.address)
+    escrow = world.chain.escrow_of(escrow_id)
+    assert escrow.status == EscrowStatus.REFUNDED and escrow.amount == PRICE - 1
+    for job_id in jobs.values():
+        assert _recorded_events(world, job_id) == 0
+    assert world.chain.grant_state(grant_id) == (0, 0)
