@@ -34,6 +34,23 @@ Errors of the libraries underneath (web3, subprocess, json) are translated at th
         │                         error in ``ledger.chain.reverts`` (e.g. AccessGrantsRevoked)
         └── AnvilError            the embedded anvil node could not be started or answered wrongly
             └── AnvilNotFoundError    the anvil binary is not installed
+
+Each area keeps its own subtree of `LedgerError` beside its code:
+
+    ledger.vault.errors          VaultError: schema, source (empty, encoding, columns), validation,
+                                 dataset/row not found, payouts, proofs, a busy vault
+    ledger.registry.errors       RegistryError: metadata, names, owner share, manifests, version
+                                 sequence, registration state, catalog queries
+    ledger.compute.errors        ComputeError: unknown algorithm, invalid request/parameter/column,
+                                 release refused, budget exceeded, timeouts, backend, unavailable
+    ledger.compute.sandbox.errors    SandboxError: unavailable, config, run (timeout, limit, crash),
+                                 custom code (format, hash, result)
+    ledger.compute.mpc.errors    MpcError: parameters, data (column, too few rows), party (timeout),
+                                 isolation, protocol
+    ledger.jobs.errors           JobError: request, not found, access denied, not ready, refused
+    ledger.provenance.errors     ProvenanceError: invalid receipt/result, conflicts, not found
+    ledger.settlement.errors     SettlementError: epochs (range, not final, unknown, conflict),
+                                 weights, tree input, nothing to claim, stale proofs
 """
 
 from __future__ import annotations
