@@ -222,4 +222,11 @@ def worker(
         stop.set()
     finally:
         context.close()
-    _emit({"steps": steps}, as_json, [f"worker done: {steps} steps"])
+    faults = [
+        {"job_id": j, "status": st, "error": e, "message": m} for j, st, e, m in pipeline.faults
+    ]
+    lines = [f"worker done: {steps} steps"]
+    lines += [f"[yellow]{f['job_id']} at {f['status']}: {f['message']}[/yellow]" for f in faults]
+    _emit({"steps": steps, "faults": faults}, as_json, lines)
+    if once and faults:
+        raise typer.Exit(1)

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from ledger.chain.sender import TxSender
-from ledger.errors import ContractRevert
+from ledger.errors import ContractRevert, LedgerError
 from ledger.jobs.chain import EscrowStatus, GrantUse, JobChain
 from ledger.jobs.crash import crash_point
 from ledger.jobs.request import JobRequestSpec
@@ -53,6 +53,7 @@ __all__ = ["JobPipeline", "PipelineOptions"]
 
 _log = logging.getLogger(__name__)
 _ZERO: Final = bytes(32)
+_AFTER_RECORD: Final = frozenset({JobStatus.RECORDED, JobStatus.ANCHORED})
 # Errors of recordUsage that mean the grant no longer allows the job (nothing was recorded).
 _RECORD_REFUSALS: Final = {
     "AccessGrantsRevoked": "revoked",
@@ -116,6 +117,8 @@ class JobPipeline:
         self.options = options or PipelineOptions()
         self.clock = clock
         self.identity = worker_identity()
+        #: Faults met so far (job id, status, error type, message): steps left for a retry.
+        self.faults: list[tuple[str, str, str, str]] = []
         self._steps: dict[JobStatus, Callable[[PipelineJob], bool]] = {
             JobStatus.AWAITING_PAYMENT: self._observe_payment,
             JobStatus.PAID: self._authorize,
@@ -173,8 +176,17 @@ class JobPipeline:
                 except JobConflictError:
                     return taken
                 except JobFailure as failure:
+                    if job.status in _AFTER_RECORD:
+                        # Recorded and paid: the job cannot fail any more; retry later.
+                        self._fault(job, failure)
+                        return taken
                     self._fail(job, failure.reason, failure.detail)
                     moved = True
+                except LedgerError as exc:
+                    # The node, the database or a part is down: the job keeps its step and
+                    # the next pass retries it (nothing of the step was recorded as done).
+                    self._fault(job, exc)
+                    return taken
                 if not moved:
                     return taken
                 taken += 1
@@ -460,6 +472,10 @@ class JobPipeline:
         return True
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _fault(self, job: PipelineJob, exc: Exception) -> None:
+        _log.warning("job %s: %s at %s: %s", job.job_id, type(exc).__name__, job.status, exc)
+        self.faults.append((job.job_id, job.status.value, type(exc).__name__, str(exc)[:300]))
 
     def _fail(self, job: PipelineJob, reason: str, detail: str) -> None:
         _log.info("job %s failed at %s: %s", job.job_id, job.status.value, reason)

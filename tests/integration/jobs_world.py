@@ -182,7 +182,9 @@ class World:
         path.write_text(json.dumps(grant_to_json(grant)))
         return path
 
-    def run_worker(self, *args: str, crash_at: str | None = None, timeout: float = 120) -> None:
+    def run_worker(
+        self, *args: str, crash_at: str | None = None, exit_code: int = 0, timeout: float = 120
+    ) -> None:
         """``ledger job worker --once ARGS`` as a real process, forked from a server that has
         imported the ledger already (a fresh interpreter per run would spend seconds on
         imports); it dies by SIGKILL at `crash_at`, or must exit 0."""
@@ -196,7 +198,7 @@ class World:
             process.kill()
             process.join()
             raise AssertionError(f"worker still running after {timeout} s")
-        expected = 0 if crash_at is None else -signal.SIGKILL
+        expected = exit_code if crash_at is None else -signal.SIGKILL
         assert process.exitcode == expected, f"worker exit code {process.exitcode}"
 
     def cli(self, *args: str, ok: bool = True, **extra: str) -> subprocess.CompletedProcess[str]:

@@ -157,3 +157,26 @@ def test_record_landed_before_a_crash_stands_even_if_the_grant_is_revoked_after(
     assert _events(world, "JobRecorded", jobId=job_hash) == 1
     escrow_id = world.chain.escrow_id(job_hash, world.chain.grant_id(grant), job.consumer)
     assert world.chain.escrow_of(escrow_id).status == EscrowStatus.CAPTURED
+
+
+def test_a_recorded_job_never_fails_it_waits_for_the_fault_to_clear(world: World) -> None:
+    dataset = world.add_dataset("ages", 100)
+    grant = world.grant(dataset)
+    job_id = world.submit([grant]).job_id
+    world.run_worker(crash_at="anchored")
+    (version_dir,) = list(world.data_dir.glob("vault/*/datasets/ages/v1"))
+    hidden = version_dir.with_name("v1-away")
+    version_dir.rename(hidden)  # the weights step cannot read the dataset now
+
+    world.run_worker(exit_code=1)
+    job = world.store.get(job_id)
+    assert job.status == JobStatus.ANCHORED and job.reason is None
+    escrow_id = world.chain.escrow_id(
+        bytes.fromhex(job_id[2:]), world.chain.grant_id(grant), job.consumer
+    )
+    assert world.chain.escrow_of(escrow_id).status == EscrowStatus.CAPTURED
+
+    hidden.rename(version_dir)
+    world.run_worker()
+    assert world.store.get(job_id).status == JobStatus.DONE
+    assert _events(world, "JobRecorded", jobId=bytes.fromhex(job_id[2:])) == 1
