@@ -9,7 +9,7 @@ SLITHER_VENV := .venv-slither
 FOUNDRY := node_modules/@foundry-rs
 FORGE := $(FOUNDRY)/forge-linux-amd64/bin/forge
 # Debian packages the project needs on a new machine (installed by `make setup` when run as root).
-APT_PACKAGES := bubblewrap libseccomp2
+APT_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
