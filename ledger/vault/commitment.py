@@ -108,17 +108,28 @@ def _hash_internal(tree: io.BufferedRandom, n: int, block: int) -> None:
     high = n - 1  # parents [low, high) this round
     while high > 0:
         low = max(0, high - block)
-        # Children of [low, high) are [2low+1, 2high+1); read [low, 2high+1) so that parents
-        # whose children are in this same block (near the root) see them computed.
+        if 2 * low + 1 >= high:
+            # The children [2low+1, 2high+1) all lie beyond this block: read just them.
+            tree.seek(32 * (2 * low + 1))
+            children = tree.read(64 * (high - low))
+            out = bytearray(32 * (high - low))
+            for i in range(high - low):
+                left, right = children[64 * i : 64 * i + 32], children[64 * i + 32 : 64 * i + 64]
+                pair = left + right if left <= right else right + left
+                out[32 * i : 32 * i + 32] = keccak(pair).digest()
+        else:
+            # Near the root some children are parents of this same block: read [low, 2high+1)
+            # (a few blocks at most) and fill it backwards.
+            tree.seek(32 * low)
+            buf = bytearray(tree.read(32 * (2 * high + 1 - low)))
+            base = 32 * low
+            for i in range(high - 1, low - 1, -1):
+                o = 64 * i + 32 - base
+                both = buf[o : o + 64]
+                first, second = both[:32], both[32:]
+                digest = keccak(both if first <= second else second + first).digest()
+                buf[32 * i - base : 32 * i - base + 32] = digest
+            out = buf[: 32 * (high - low)]  # a bytearray either way
         tree.seek(32 * low)
-        buf = bytearray(tree.read(32 * (2 * high + 1 - low)))
-        base = 32 * low
-        for i in range(high - 1, low - 1, -1):
-            o = 64 * i + 32 - base
-            children = buf[o : o + 64]
-            left, right = children[:32], children[32:]
-            digest = keccak(children if left <= right else right + left).digest()
-            buf[32 * i - base : 32 * i - base + 32] = digest
-        tree.seek(32 * low)
-        tree.write(buf[: 32 * (high - low)])
+        tree.write(out)
         high = low

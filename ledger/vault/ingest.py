@@ -52,7 +52,7 @@ def ingest(
     on_error: OnError = "reject",
     payouts: Path | None = None,
     progress: Progress | None = None,
-    chunk_bytes: int = 8 << 20,
+    chunk_bytes: int = 2 << 20,
     partition_rows: int = 1_000_000,
 ) -> Manifest:
     """Validate, de-identify, store and commit `source` as the next version of `name`.

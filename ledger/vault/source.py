@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -84,90 +84,62 @@ class TableSource:
             raise SourceError(self.path, f"unreadable Parquet ({type(exc).__name__})") from None
 
     def _csv_chunks(self) -> Iterator[Chunk]:
-        malformed = self.malformed
-
-        def on_invalid(row: Any) -> str:
-            # Keep the line number only; the row's text may hold identifiers.
-            malformed.append(int(row.number) if row.number is not None else -1)
-            return "skip"
-
-        counting = _CountingReader(open(self.path, "rb"), self)  # noqa: SIM115 - closed below
-        try:
-            reader = pacsv.open_csv(
-                counting,
-                read_options=pacsv.ReadOptions(
-                    column_names=self.columns,
-                    skip_rows=1,
-                    block_size=self.chunk_bytes,
-                    use_threads=False,
-                ),
-                parse_options=pacsv.ParseOptions(
-                    invalid_row_handler=on_invalid, ignore_empty_lines=False
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.binary() for name in self.columns},
-                    strings_can_be_null=True,
-                    null_values=[""],
-                    quoted_strings_can_be_null=True,
-                ),
-            )
-            row = 0
+        # Blocks of whole lines are parsed one by one: rows never span lines (quoted newlines
+        # are malformed rows), and pyarrow's streaming reader was seen to keep memory growing
+        # with the file; a block parsed on its own leaves nothing behind.
+        read_options = pacsv.ReadOptions(column_names=self.columns, use_threads=False)
+        convert_options = pacsv.ConvertOptions(
+            column_types={name: pa.binary() for name in self.columns},
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=True,
+        )
+        with open(self.path, "rb") as handle:
+            handle.readline()  # the header, line 1 (read by open_source)
+            line, carry = 2, b""
             while True:
+                data = handle.read(self.chunk_bytes)
+                self.bytes_read = handle.tell()
+                block = carry + data
+                if not block:
+                    return
+                cut = len(block) if not data else block.rfind(b"\n") + 1
+                if cut == 0:  # a line longer than a block: read on
+                    carry = block
+                    continue
+                body, carry = block[:cut], block[cut:]
+                count = body.count(b"\n") + (0 if body.endswith(b"\n") else 1)
+                skipped: list[int] = []
+
+                def on_invalid(row: Any, skipped: list[int] = skipped) -> str:
+                    # Keep the line number only; the row's text may hold identifiers.
+                    skipped.append(int(row.number) if row.number is not None else 0)
+                    return "skip"
+
                 try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    break
-                m = batch.num_rows
-                lines = _lines_of(row, m, malformed)
-                row += m
-                yield Chunk({name: batch.column(name) for name in self.columns}, lines)
-        except pa.ArrowInvalid as exc:
-            # pyarrow's message quotes the offending text: keep only what kind of failure it was.
-            text = str(exc)
-            reason = "malformed CSV"
-            if "unterminated" in text.lower() or "quote" in text.lower():
-                reason = "malformed CSV (a quoted field is never closed)"
-            raise SourceError(self.path, reason) from None
-        finally:
-            counting.close()
+                    table = pacsv.read_csv(
+                        io.BytesIO(body),
+                        read_options=read_options,
+                        parse_options=pacsv.ParseOptions(
+                            invalid_row_handler=on_invalid, ignore_empty_lines=False
+                        ),
+                        convert_options=convert_options,
+                    )
+                except pa.ArrowInvalid:
+                    # pyarrow's message quotes the offending text: say only where it failed.
+                    raise SourceError(self.path, "malformed CSV", line=line) from None
+                bad = np.array(sorted(skipped), dtype=np.int64) - 1
+                lines = np.delete(np.arange(count, dtype=np.int64), bad[bad >= 0]) + line
+                self.malformed.extend(int(b) + line for b in bad)
+                line += count
+                if table.num_rows != len(lines):
+                    raise SourceError(self.path, "malformed CSV (rows and lines disagree)")
+                yield Chunk({name: table.column(name) for name in self.columns}, lines)
+                if not data:
+                    return
 
 
-class _CountingReader(io.RawIOBase):
-    """A binary reader that records how many bytes were read (for progress)."""
-
-    def __init__(self, raw: BinaryIO, source: TableSource) -> None:
-        self._raw, self._source = raw, source
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        n = self._raw.readinto(buffer)  # type: ignore[attr-defined]
-        self._source.bytes_read += n or 0
-        return int(n or 0)
-
-    def close(self) -> None:
-        self._raw.close()
-        super().close()
-
-
-def _lines_of(start: int, m: int, malformed: list[int]) -> npt.NDArray[np.int64]:
-    """File line numbers of parsed rows ``start .. start+m-1`` given the malformed lines seen so
-    far (the parser skips those, so later rows move down by one line each)."""
-    lines = np.arange(start + 2, start + m + 2, dtype=np.int64)
-    if not malformed:
-        return lines
-    skipped = np.array(sorted(x for x in malformed if x > 0), dtype=np.int64)
-    # Row r sits on the (r+1)-th line >= 2 that was not skipped: iterate to the fixed point.
-    shift = np.zeros(m, dtype=np.int64)
-    while True:
-        new = np.searchsorted(skipped, lines + shift, side="right")
-        if np.array_equal(new, shift):
-            return lines + shift
-        shift = new
-
-
-def open_source(path: Path, *, chunk_bytes: int = 8 << 20) -> TableSource:
+def open_source(path: Path, *, chunk_bytes: int = 2 << 20) -> TableSource:
     """Open a CSV or Parquet file (Parquet is recognised by its magic bytes) and read its header.
 
     Raises:
