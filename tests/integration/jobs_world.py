@@ -5,6 +5,7 @@ allowed), grants issued by the owner, a consumer with a key, and the worker as a
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import multiprocessing
 import multiprocessing.context
@@ -22,8 +23,10 @@ import pyarrow.parquet as pq
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine
 from web3 import Web3
+from web3.contract import Contract
 from web3.logs import DISCARD
 
+from ledger.chain.compiler import compile_contracts, foundry_settings
 from ledger.chain.deploy import deploy
 from ledger.chain.sender import TxSender
 from ledger.jobs.chain import ZERO_ADDRESS, JobChain
@@ -251,6 +254,29 @@ def _worker_main(env: dict[str, str], args: list[str]) -> None:
         sys.stdout.flush()
         os._exit(code)
     os._exit(0)
+
+
+def mock_token(world: World) -> Contract:
+    """``MockToken`` (contracts/test/utils/Mocks.sol, an ERC-20 anyone can mint), deployed."""
+    source = ROOT / "contracts" / "test" / "utils" / "Mocks.sol"
+    settings = foundry_settings(ROOT / "foundry.toml")
+    key = hashlib.sha256(
+        source.read_bytes() + json.dumps(settings, sort_keys=True).encode()
+    ).hexdigest()
+    cache = ROOT / "tests" / "artifacts" / f"MockToken-{key[:16]}.json"
+    if not cache.exists():
+        result = compile_contracts(
+            [source], root=ROOT, settings=settings, solc=ROOT / "scripts" / "solc"
+        )
+        token = result.contracts["MockToken"]
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"abi": token.abi, "bytecode": token.bytecode}))
+    data = json.loads(cache.read_text())
+    factory = world.w3.eth.contract(abi=data["abi"], bytecode=data["bytecode"])
+    receipt = world.owner.send_raw(
+        to=None, data=factory.constructor().data_in_transaction, value=0, gas=None
+    )
+    return world.w3.eth.contract(address=receipt["contractAddress"], abi=data["abi"])
 
 
 def default_params() -> dict[str, Any]:

@@ -20,7 +20,7 @@ from ledger.jobs.crash import CRASH_POINTS
 from ledger.jobs.queries import job_result
 from ledger.provenance.canonical import result_hash as hash_of_result
 from ledger.store.models.jobs import JobStatus, OutboxAction, OutboxStatus
-from tests.integration.jobs_world import PRICE, World, make_world
+from tests.integration.jobs_world import PRICE, World, make_world, mock_token
 
 # Where each crash leaves the job in the database (the step's effect may be on chain already).
 SUCCESS_PATH = [
@@ -180,3 +180,34 @@ def test_a_recorded_job_never_fails_it_waits_for_the_fault_to_clear(world: World
     world.run_worker()
     assert world.store.get(job_id).status == JobStatus.DONE
     assert _events(world, "JobRecorded", jobId=bytes.fromhex(job_id[2:])) == 1
+
+
+def test_a_job_paid_in_an_erc20_token_is_captured_once(world: World) -> None:
+    token = mock_token(world)
+    amount = 5 * 10**18
+    world.owner.send(token.functions.mint(world.consumer.address, amount))
+    dataset = world.add_dataset("ages", 100)
+    grant = world.grant(dataset, payment_token=token.address, price_per_use=amount)
+    job_id = world.submit([grant]).job_id
+    vault = world.chain.vault.address
+    assert token.functions.balanceOf(vault).call() == amount
+
+    world.run_worker(crash_at="record:sent")
+    world.run_worker()
+
+    job = world.store.get(job_id)
+    assert job.status == JobStatus.DONE
+    escrow_id = world.chain.escrow_id(
+        bytes.fromhex(job_id[2:]), world.chain.grant_id(grant), job.consumer
+    )
+    escrow = world.chain.escrow_of(escrow_id)
+    assert (escrow.status, escrow.token, escrow.amount) == (
+        EscrowStatus.CAPTURED,
+        token.address,
+        amount,
+    )
+    assert _events(world, "Captured", escrowId=escrow_id) == 1
+    assert token.functions.balanceOf(world.consumer.address).call() == 0
+    assert (
+        world.chain.vault.functions.revenueOf(dataset, token.address).call() == amount * 975 // 1000
+    )
