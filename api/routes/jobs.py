@@ -1,0 +1,231 @@
+"""Jobs: create (the consumer's wallet pays the escrows), report payments, status, result.
+
+Creating a job mirrors ``ledger.jobs.submit.submit_job`` up to the payment: the request is
+checked (datasets, one grant per dataset, the chain's ``checkUse`` for the service's executor,
+prices), the job is stored ``awaiting_payment`` with its intended escrows, and the response holds
+the unsigned ``RevenueVault.escrow`` transactions (and ERC-20 approvals) for the consumer's
+wallet. The worker observes the escrows on chain and runs the job once all are held; the
+optional payments route only records which transactions paid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path
+
+from api.deps import AddressDep, Services, ServicesDep
+from api.errors import ApiError
+from api.routes.common import hash32, responses, uint
+from api.routes.grants import algorithm_hash
+from api.schemas import JobCreate, PaymentsIn
+from ledger.errors import ContractRevert
+from ledger.jobs.chain import ERC20_ABI, ZERO_ADDRESS, EscrowStatus
+from ledger.jobs.errors import JobRefusedError, JobRequestError
+from ledger.jobs.queries import job_result, job_status
+from ledger.jobs.request import DatasetSpec, build_request, grant_from_json, new_job_id
+from ledger.rights.check import JobRequest
+from ledger.store.models.jobs import (
+    JobStatus,
+    OutboxAction,
+    OutboxEntry,
+    OutboxStatus,
+    PipelineJob,
+)
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+JobId = Annotated[str, Path(pattern=r"^0x[0-9a-fA-F]{64}$", description="The job id.")]
+
+
+def _tx(services: Services, sender: str, to: str, data: str, value: int) -> dict[str, Any]:
+    return {
+        "chainId": services.deployment.chain_id,
+        "from": sender,
+        "to": to,
+        "data": data,
+        "value": str(value),
+    }
+
+
+@router.post("", status_code=201, responses=responses(401, 404, 409, 422))
+def create(body: JobCreate, caller: AddressDep, services: ServicesDep) -> dict[str, Any]:
+    """Check and store a job of the signed-in consumer; returns the transactions its wallet
+    must send to escrow the payment (none for free grants). Nothing is stored if a check
+    fails."""
+    chain = services.chain
+    grants = tuple(grant_from_json(g, f"grants[{i}]") for i, g in enumerate(body.grants))
+    specs = tuple(
+        DatasetSpec(uint(d.datasetId, f"datasets[{i}].datasetId"), d.version)
+        for i, d in enumerate(body.datasets)
+    )
+    request = build_request(
+        consumer=caller,
+        grants=grants,
+        algorithm=body.algorithm,
+        algorithm_hash=algorithm_hash(body.algorithm),
+        params=body.params,
+        datasets=specs,
+    )
+    fixed = []
+    for i, spec in enumerate(request.datasets):
+        try:
+            head = chain.head_version(spec.dataset_id)
+        except ContractRevert:
+            raise ApiError(
+                404,
+                "dataset_not_found",
+                f"datasets[{i}].datasetId must be registered",
+                f"datasets[{i}].datasetId",
+            ) from None
+        version = head if spec.version is None else spec.version
+        if not 1 <= version <= head:
+            raise JobRequestError(f"datasets[{i}].version", f"a version from 1 to {head}")
+        fixed.append(DatasetSpec(spec.dataset_id, version))
+    request = replace(request, datasets=tuple(fixed))
+    at = chain.now()
+    for index, grant in enumerate(request.grants):
+        decision = chain.check(
+            grant,
+            JobRequest(
+                dataset_id=grant.dataset_id,
+                consumer=request.consumer,
+                algorithm_hash=request.algorithm_hash,
+                purpose=request.purpose,
+                uses=1,
+                epsilon=0,
+                executor=services.relayer.address,
+                at=at,
+            ),
+        )
+        if not decision.allowed:
+            assert decision.reason is not None
+            raise JobRefusedError(index, decision.reason.value, decision.detail)
+    job_id = new_job_id(request)
+    job_hex = "0x" + job_id.hex()
+    due = [(g, g.price_per_use) for g in request.grants if g.price_per_use > 0]
+    now = datetime.now(UTC)
+    keys = ["0x" + chain.grant_id(g).hex() for g, _ in due]
+    services.jobs.create(
+        PipelineJob(
+            job_id=job_hex,
+            consumer=request.consumer,
+            status=JobStatus.AWAITING_PAYMENT,
+            request_json=json.dumps(request.to_json(), sort_keys=True),
+            batched=False,
+            created_at=now,
+            updated_at=now,
+        ),
+        [
+            OutboxEntry(
+                job_id=job_hex,
+                action=OutboxAction.ESCROW,
+                key=key,
+                status=OutboxStatus.INTENDED,
+                attempts=1,
+                created_at=now,
+                updated_at=now,
+            )
+            for key in keys
+        ],
+    )
+    vault = chain.vault
+    payments = []
+    for (grant, amount), key in zip(due, keys, strict=True):
+        txs = []
+        if grant.payment_token != ZERO_ADDRESS:
+            token = services.w3.eth.contract(address=grant.payment_token, abi=ERC20_ABI)
+            approve = token.encode_abi("approve", args=[vault.address, amount])
+            txs.append(_tx(services, caller, grant.payment_token, approve, 0))
+        data = vault.encode_abi(
+            "escrow", args=[job_id, bytes.fromhex(key[2:]), grant.payment_token, amount]
+        )
+        value = amount if grant.payment_token == ZERO_ADDRESS else 0
+        txs.append(_tx(services, caller, vault.address, data, value))
+        payments.append(
+            {
+                "grant_id": key,
+                "escrow_id": "0x" + chain.escrow_id(job_id, bytes.fromhex(key[2:]), caller).hex(),
+                "token": grant.payment_token,
+                "amount": str(amount),
+                "transactions": txs,
+            }
+        )
+    return {
+        "job_id": job_hex,
+        "status": JobStatus.AWAITING_PAYMENT.value,
+        "datasets": [{"datasetId": d.dataset_id, "version": d.version} for d in fixed],
+        "payments": payments,
+        "note": "send each transaction from your wallet in order; the job runs once every "
+        "escrow is held on chain",
+    }
+
+
+def _own_job(services: Services, job_id: str, caller: str) -> PipelineJob:
+    job = services.jobs.get(job_id.lower())
+    if job.consumer.lower() != caller.lower():
+        raise ApiError(403, "not_job_consumer", "only the job's consumer may see it", "job_id")
+    return job
+
+
+@router.post("/{job_id}/payments", responses=responses(401, 403, 404, 409, 422))
+def payments(
+    job_id: JobId, body: PaymentsIn, caller: AddressDep, services: ServicesDep
+) -> dict[str, Any]:
+    """Record the escrow transactions the consumer's wallet sent: each must have succeeded and
+    left the job's escrow for one of its grants held on chain."""
+    job = _own_job(services, job_id, caller)
+    pending = {e.key: e for e in services.jobs.outbox(job.job_id, OutboxAction.ESCROW)}
+    job_bytes = bytes.fromhex(job.job_id[2:])
+    confirmed = []
+    for i, raw in enumerate(body.tx_hashes):
+        tx_hash = hash32(raw, f"tx_hashes[{i}]")
+        receipt = services.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        if receipt["status"] != 1 or receipt["to"] != services.chain.vault.address:
+            raise ApiError(
+                409,
+                "payment_not_escrow",
+                f"tx_hashes[{i}] must be a successful escrow transaction to the RevenueVault",
+                f"tx_hashes[{i}]",
+            )
+        events = services.chain.vault.events.Escrowed().process_receipt(receipt)
+        matched = False
+        for event in events:
+            args = event["args"]
+            key = "0x" + bytes(args["grantId"]).hex()
+            if bytes(args["jobId"]) != job_bytes or key not in pending:
+                continue
+            escrow_id = services.chain.escrow_id(job_bytes, bytes.fromhex(key[2:]), job.consumer)
+            if services.chain.escrow_of(escrow_id).status != EscrowStatus.HELD:
+                continue
+            services.jobs.settle(
+                job.job_id, OutboxAction.ESCROW, key, OutboxStatus.CONFIRMED, tx_hash
+            )
+            confirmed.append(key)
+            matched = True
+        if not matched:
+            raise ApiError(
+                409,
+                "payment_not_escrow",
+                f"tx_hashes[{i}] must escrow a grant of this job",
+                f"tx_hashes[{i}]",
+            )
+    return {"job_id": job.job_id, "confirmed": confirmed}
+
+
+@router.get("/{job_id}", responses=responses(401, 403, 404, 422))
+def status(job_id: JobId, caller: AddressDep, services: ServicesDep) -> dict[str, Any]:
+    """The job's status (its consumer only): step, failure reason, hashes, record tx."""
+    _own_job(services, job_id, caller)
+    return job_status(services.jobs, job_id)
+
+
+@router.get("/{job_id}/result", responses=responses(401, 403, 404, 409, 422))
+def result(job_id: JobId, caller: AddressDep, services: ServicesDep) -> dict[str, Any]:
+    """The released result and its signed receipt: the grantee (the job's consumer) only."""
+    _own_job(services, job_id, caller)
+    return job_result(services.jobs, services.results, job_id, caller)
