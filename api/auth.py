@@ -92,9 +92,11 @@ class SiweMessage:
 def build_message(message: SiweMessage) -> str:
     """The EIP-4361 text of `message`, exactly as a wallet shows and signs it."""
     prefix = f"{message.scheme}://" if message.scheme else ""
+    # EIP-4361: address LF LF [statement LF] LF "URI: ..."
     lines = [f"{prefix}{message.domain}{_HEADER}", message.address, ""]
     if message.statement is not None:
-        lines += [message.statement, ""]
+        lines.append(message.statement)
+    lines.append("")
     values = {
         "uri": message.uri,
         "version": message.version,
@@ -123,7 +125,7 @@ def parse_message(text: str) -> SiweMessage:
     if len(text) > _MAX_MESSAGE:
         raise _invalid("message", f"at most {_MAX_MESSAGE} characters")
     lines = text.split("\n")
-    if len(lines) < 4 or not lines[0].endswith(_HEADER):
+    if not lines[0].endswith(_HEADER):
         raise _invalid("domain", f"the first line '<domain>{_HEADER}'")
     head = lines[0].removesuffix(_HEADER)
     scheme = None
@@ -131,18 +133,21 @@ def parse_message(text: str) -> SiweMessage:
         scheme, head = head.split("://", 1)
     if not head or any(c.isspace() for c in head):
         raise _invalid("domain", "an RFC 3986 authority (host[:port])")
-    address = lines[1]
+    address = lines[1] if len(lines) > 1 else ""
     if not re.fullmatch(r"0x[0-9a-fA-F]{40}", address) or not is_checksum_address(address):
         raise _invalid("address", "an EIP-55 checksummed address")
+    if len(lines) < 5:
+        raise _invalid("uri", "present")
     if lines[2] != "":
         raise _invalid("address", "followed by an empty line")
-    index = 3
     statement = None
-    if not lines[index].startswith("URI: "):
-        statement = lines[index]
-        if "\n" in statement or lines[index + 1 : index + 2] != [""]:
+    if lines[3] == "":
+        index = 4
+    else:
+        statement = lines[3]
+        if lines[4:5] != [""]:
             raise _invalid("statement", "one line followed by an empty line")
-        index += 2
+        index = 5
     values: dict[str, str] = {}
     resources: list[str] = []
     position = 0
