@@ -17,6 +17,7 @@ from typing import Annotated, Any, Final
 import typer
 from eth_account import Account
 from rich.console import Console
+from web3 import Web3
 
 from ledger.chain.sender import SendPolicy, TxSender
 from ledger.jobs.adapters import resolve_algorithm
@@ -83,6 +84,14 @@ def submit(
         int | None,
         typer.Option("--pay", min=0, help="Most you agree to escrow in all (base units)."),
     ] = None,
+    executor_address: Annotated[
+        str | None,
+        typer.Option(
+            "--executor",
+            envvar="LEDGER_EXECUTOR_ADDRESS",
+            help="The service's executor address (default: that of LEDGER_EXECUTOR_KEY).",
+        ),
+    ] = None,
     key_env: KeyEnvOption = DEFAULT_KEY_ENV,
     as_json: JsonOption = False,
 ) -> None:
@@ -104,7 +113,12 @@ def submit(
     context = open_context(settings)
     try:
         sender = TxSender(context.chain.w3, key, SendPolicy(settings.confirmations))
-        executor = Account.from_key(settings.resolved_executor_key()).address
+        if executor_address is None:
+            executor = Account.from_key(settings.resolved_executor_key()).address
+        elif Web3.is_address(executor_address):
+            executor = Web3.to_checksum_address(executor_address)
+        else:
+            raise JobRequestError("executor", "a 0x-prefixed 20-byte address")
         submitted = submit_job(
             context.store, context.chain, sender, request, executor=executor, pay=pay
         )
