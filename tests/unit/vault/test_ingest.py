@@ -298,7 +298,8 @@ def test_a_crash_leaves_only_staging_which_the_next_ingest_removes(
     script = f"""
 import os, signal
 from pathlib import Path
-from ledger.vault import ingest as module
+import importlib
+module = importlib.import_module("ledger.vault.ingest")
 from ledger.vault.store import Vault
 from tests.unit.vault.test_ingest import SCHEMA
 calls = []
