@@ -15,6 +15,7 @@ from web3 import Web3
 
 from ledger.chain.anvil import Anvil
 from ledger.provenance.canonical import result_hash
+from ledger.provenance.verify import verify_result
 from tests.integration.jobs_world import (
     CONSUMER_KEY,
     OTHER_KEY,
@@ -100,8 +101,12 @@ def test_submit_follow_and_fetch_a_result(world: World, tmp_path: Path) -> None:
     fetched = json.loads(ledger(world, "job", "result", job_id, "--out", str(out), "--json").stdout)
     written = json.loads(out.read_text())
     assert result_hash(written) == fetched["result_hash"] == status["result_hash"]
-    receipt = json.loads((tmp_path / "result.json.receipt.json").read_text())
-    assert receipt["hash"] == status["receipt_hash"]
+    receipt_text = (tmp_path / "result.json.receipt.json").read_text()
+    assert json.loads(receipt_text)["hash"] == status["receipt_hash"]
+    # What the grantee received verifies against the chain alone (ledger verify's check).
+    verdict = verify_result(out.read_bytes(), receipt_text, world.w3)
+    assert verdict.verified, verdict.message
+    assert (verdict.mode, verdict.job_id) == ("job", job_id)
 
     denied = ledger(world, "job", "result", job_id, ok=False, LEDGER_CONSUMER_KEY=OTHER_KEY)
     assert "not the grantee" in denied.stderr

@@ -24,6 +24,7 @@ from ledger.jobs.errors import (
 from ledger.jobs.queries import job_result, job_status
 from ledger.jobs.request import DatasetSpec, build_request, new_job_id
 from ledger.provenance.canonical import result_hash as hash_of_result
+from ledger.provenance.verify import verify_result
 from ledger.store.models.jobs import JobStatus, OutboxAction, OutboxStatus, PipelineJob
 from tests.integration.jobs_world import OTHER_KEY, PRICE, World, default_params, make_world
 
@@ -123,6 +124,11 @@ def test_worker_runs_paid_jobs_and_refunds_those_that_cannot_run(world: World) -
         ).call()
         assert anchor[0] == world.executor.address
         roots.add(root)
+        released = json.dumps(
+            job_result(world.store, world.results, job_id, job.consumer)["result"]
+        )
+        verdict = verify_result(released.encode(), json.dumps(receipt), world.w3)
+        assert verdict.verified and verdict.mode == "batch", verdict.message
     assert len(roots) == 2  # batches of 2 and 1
     assert world.chain.grant_state(ok_id) == (3, 1_500_000)
 
