@@ -52,7 +52,9 @@ class ApiWorld:
 
     def login(self, key: str) -> dict[str, str]:
         """Sign in as the account of `key`; the bearer header of its session."""
-        return {"Authorization": f"Bearer {sign_in(self.client, key)['token']}"}
+        token = sign_in(self.client, key)["token"]
+        self.client.cookies.clear()  # the bearer header alone identifies the caller
+        return {"Authorization": f"Bearer {token}"}
 
     def send(self, key: str, tx: dict[str, Any]) -> str:
         """Sign and send a wallet transaction as the API returned it; its hash (must succeed)."""
