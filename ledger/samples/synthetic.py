@@ -22,6 +22,7 @@ import pyarrow.csv as pacsv
 __all__ = [
     "IDENTIFIER_COLUMNS",
     "SYNTHETIC_COLUMNS",
+    "VISITS_PER_PATIENT",
     "add_identifiers",
     "identifier_schema_columns",
     "synthetic_chunk",
@@ -95,6 +96,9 @@ _TOWNS: Final = ("Ashbourne", "Bellmoor", "Carrowdale", "Dunmerrow", "Elstree Va
 _DEPARTMENTS: Final = ("oncology", "radiology", "surgery", "internal-medicine")
 _DIAGNOSES: Final = ("C50", "E11", "I10", "J45", "C34", "N18", "F32", "K21")
 
+#: Rows (visits) per patient in `synthetic_chunk`.
+VISITS_PER_PATIENT: Final = 3
+
 #: The direct identifiers `add_identifiers` adds (all dropped by `identifier_schema_columns`).
 IDENTIFIER_COLUMNS: Final = ("full_name", "phone", "national_id", "street_address", "email")
 
@@ -110,42 +114,62 @@ def _pick(rng: np.random.Generator, options: tuple[str, ...], n: int) -> npt.NDA
     return np.asarray(options, dtype=object)[rng.integers(0, len(options), n)]
 
 
-def _digits(rng: np.random.Generator, n: int, width: int) -> npt.NDArray[Any]:
-    numbers = rng.integers(0, 10**width, n)
-    return np.char.zfill(numbers.astype(str), width).astype(object)
+def _mix(patients: npt.NDArray[np.uint64], salt: int) -> npt.NDArray[np.uint64]:
+    """A well-spread 64-bit number per patient (splitmix64), the same in every chunk."""
+    with np.errstate(over="ignore"):
+        z = patients * np.uint64(0x9E3779B97F4A7C15) + np.uint64(salt * 0xBF58476D1CE4E5B9 % 2**64)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
 
 
-def _identifiers(rng: np.random.Generator, start: int, n: int) -> dict[str, npt.NDArray[Any]]:
-    """Identifier columns for rows ``start .. start+n-1`` (patient ids unique per row)."""
-    first, last = _pick(rng, _FIRST, n), _pick(rng, _LAST, n)
-    serial = np.arange(start, start + n)
-    birth = np.datetime64("1925-01-01") + rng.integers(0, 365 * 80, n).astype("timedelta64[D]")
-    house = rng.integers(1, 2000, n).astype(str).astype(object)
+def _of(options: tuple[str, ...], numbers: npt.NDArray[np.uint64]) -> npt.NDArray[Any]:
+    return np.asarray(options, dtype=object)[(numbers % np.uint64(len(options))).astype(np.int64)]
+
+
+def _digits(numbers: npt.NDArray[np.uint64], width: int) -> npt.NDArray[Any]:
+    values = (numbers % np.uint64(10**width)).astype(np.int64)
+    return np.char.zfill(values.astype(str), width).astype(object)
+
+
+def _identifiers(patients: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[Any]]:
+    """Identifier columns of `patients` (patient numbers): a patient has the same identity on
+    every row, whatever chunk the row is in."""
+    p = patients.astype(np.uint64)
+    first, last = _of(_FIRST, _mix(p, 1)), _of(_LAST, _mix(p, 2))
+    birth = np.datetime64("1925-01-01") + (_mix(p, 3) % np.uint64(365 * 80)).astype(
+        "timedelta64[D]"
+    )
+    house = (_mix(p, 4) % np.uint64(1999) + np.uint64(1)).astype(str).astype(object)
+    number = patients.astype(str).astype(object)
     return {
-        "patient_id": "PX" + np.char.zfill(serial.astype(str), 9).astype(object) + "Q",
-        "full_name": first + " " + _pick(rng, ("Q.", "R.", "S.", "T."), n) + " " + last,
-        "phone": "+44-7" + _digits(rng, n, 3) + "-" + _digits(rng, n, 6),
+        "patient_id": "PX" + np.char.zfill(patients.astype(str), 9).astype(object) + "Q",
+        "full_name": first + " " + _of(("Q.", "R.", "S.", "T."), _mix(p, 5)) + " " + last,
+        "phone": "+44-7" + _digits(_mix(p, 6), 3) + "-" + _digits(_mix(p, 7), 6),
         "national_id": "NI-"
-        + _digits(rng, n, 3)
+        + _digits(_mix(p, 8), 3)
         + "-"
-        + _digits(rng, n, 2)
+        + _digits(_mix(p, 9), 2)
         + "-"
-        + _digits(rng, n, 4)
+        + _digits(_mix(p, 10), 4)
         + "-Z",
         "birth_date": birth.astype(str).astype(object),
-        "street_address": house + " " + _pick(rng, _STREETS, n) + ", " + _pick(rng, _TOWNS, n),
+        "street_address": house
+        + " "
+        + _of(_STREETS, _mix(p, 11))
+        + ", "
+        + _of(_TOWNS, _mix(p, 12)),
         "email": np.char.lower((first + "." + last).astype(str)).astype(object)
-        + serial.astype(str).astype(object)
+        + number
         + "@mail.example",
     }
 
 
 def add_identifiers(frame: pd.DataFrame, *, seed: int = 0) -> pd.DataFrame:
-    """`frame` with synthetic identifiers: ``patient_id`` (replaced if present), ``full_name``,
-    ``phone``, ``national_id``, ``birth_date``, ``street_address``, ``email``; deterministic for
-    a `seed`."""
-    rng = np.random.default_rng(seed)
-    ids = _identifiers(rng, seed * 1_000_000, len(frame))
+    """`frame` with synthetic identifiers, one patient per row: ``patient_id`` (replaced if
+    present), ``full_name``, ``phone``, ``national_id``, ``birth_date``, ``street_address``,
+    ``email``; deterministic for a `seed`."""
+    ids = _identifiers(np.arange(len(frame), dtype=np.int64) + seed * 1_000_000)
     out = frame.copy()
     for name, values in ids.items():
         out[name] = values
@@ -166,9 +190,11 @@ def identifier_schema_columns() -> list[dict[str, Any]]:
 
 
 def synthetic_chunk(start: int, n: int, *, seed: int = 0) -> pa.Table:
-    """Rows ``start .. start+n-1`` of the synthetic 20-column table (deterministic)."""
+    """Rows ``start .. start+n-1`` of the synthetic 20-column table (deterministic): visits,
+    `VISITS_PER_PATIENT` consecutive rows per patient."""
     rng = np.random.default_rng([seed, start])
-    ids = _identifiers(rng, start, n)
+    rows = np.arange(start, start + n, dtype=np.int64)
+    ids = _identifiers(rows // VISITS_PER_PATIENT + seed * 10**8)
     visit = np.datetime64("2015-01-01") + rng.integers(0, 3650, n).astype("timedelta64[D]")
     columns: dict[str, Any] = {
         "record_id": np.char.add("R", np.arange(start, start + n).astype(str)),
