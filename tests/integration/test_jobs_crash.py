@@ -51,6 +51,16 @@ def world(anvil: Anvil, w3: Web3, tmp_path: Path) -> Iterator[World]:
         made.engine.dispose()
 
 
+@pytest.fixture()
+def any_world(anvil: Anvil, w3: Web3, tmp_path: Path, database_url: str) -> Iterator[World]:
+    """A world on SQLite and on PostgreSQL."""
+    made = make_world(w3, anvil.url, tmp_path / "data", database_url)
+    try:
+        yield made
+    finally:
+        made.engine.dispose()
+
+
 def _events(world: World, event: str, **filters: bytes) -> int:
     contract = world.chain.usage if event == "JobRecorded" else world.chain.vault
     logs = contract.events[event]().get_logs(from_block=0, argument_filters=filters)
@@ -141,8 +151,9 @@ def test_crash_while_failing_then_restart_refunds_exactly_once(world: World) -> 
 
 
 def test_record_landed_before_a_crash_stands_even_if_the_grant_is_revoked_after(
-    world: World,
+    any_world: World,
 ) -> None:
+    world = any_world
     dataset = world.add_dataset("ages", 100)
     grant = world.grant(dataset)
     job_id = world.submit([grant]).job_id
