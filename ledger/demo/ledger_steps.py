@@ -48,7 +48,8 @@ def index(world: World) -> list[str]:
             "revenue_wei": str(revenue),
         }
         lines.append(
-            f"dataset {hospital.dataset_id} ({hospital.name}): {detail.usage.jobs} jobs, "
+            f"dataset {hospital.dataset_id} ({hospital.name}): "
+            f"{_plural(detail.usage.jobs, 'job')}, "
             f"{detail.usage.epsilon_micro / 1e6:g} epsilon spent, {eth(revenue)} net revenue"
         )
     regression = world.jobs[-1]
@@ -245,3 +246,7 @@ def summary(
         checks=checks,
         seconds=seconds,
     )
+
+
+def _plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

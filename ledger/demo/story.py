@@ -100,6 +100,7 @@ def run_demo(
 
 def _play(data_dir: Path, recorder: _Recorder, *, port: int | None, keep: bool) -> DemoSummary:
     # Imported here: `ledger --help` should not pay for the whole product's imports.
+    from ledger.demo import jobs, ledger_steps, owners
     from ledger.demo.world import World
 
     started = time.monotonic()
@@ -112,36 +113,36 @@ def _play(data_dir: Path, recorder: _Recorder, *, port: int | None, keep: bool) 
                 step.say(f"  {name:<13} {address}")
         before = world.balances()
         with recorder.step("ingest", "Three hospitals ingest their records") as step:
-            for line in world.ingest_all():
+            for line in owners.ingest_all(world):
                 step.say(line)
         with recorder.step("register", "Datasets registered on chain") as step:
-            for line in world.register_all():
+            for line in owners.register_all(world):
                 step.say(line)
         with recorder.step("grants", "Owners sign grants for the drug maker") as step:
-            for line in world.grant_all():
+            for line in owners.grant_all(world):
                 step.say(line)
         with recorder.step("jobs", "The drug maker pays for three computations") as step:
-            for line in world.run_jobs():
+            for line in jobs.run_jobs(world):
                 step.say(line)
         with recorder.step("provenance", "Receipts verified against the chain (RPC only)") as step:
-            for line in world.verify_all():
+            for line in jobs.verify_all(world):
                 step.say(line)
         with recorder.step("index", "The index catches up") as step:
-            for line in world.index():
+            for line in ledger_steps.index(world):
                 step.say(line)
         with recorder.step("settle", "Revenue settled in an epoch") as step:
-            for line in world.settle():
+            for line in ledger_steps.settle(world):
                 step.say(line)
         with recorder.step("claim", "A department claims its share") as step:
-            for line in world.claim():
+            for line in ledger_steps.claim(world):
                 step.say(line)
         after = world.balances()
         with recorder.step("checks", "Balances add up") as step:
-            checks = world.check(before, after)
+            checks = ledger_steps.check(world, before, after)
             for name, ok in checks.items():
                 step.say(f"{'ok  ' if ok else 'FAIL'} {name.replace('_', ' ')}")
-        summary = world.summary(
-            before, after, checks, kept=keep, seconds=time.monotonic() - started
+        summary = ledger_steps.summary(
+            world, before, after, checks, kept=keep, seconds=time.monotonic() - started
         )
     # The chain is stopped here (the ExitStack closed); report that last.
     return replace(summary, steps=list(recorder.reports))

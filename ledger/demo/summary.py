@@ -198,5 +198,6 @@ class DemoSummary:
             },
             "gas_wei": self.gas_wei,
             "checks": self.checks,
+            "steps": [{"name": r.name, "seconds": round(r.seconds, 2)} for r in self.steps],
             "seconds": round(self.seconds, 2),
         }

@@ -1,7 +1,8 @@
-"""The demo's world: its chain, contracts, database, accounts, and what the story has done so far.
+"""The demo's world: its chain, contracts, database, cast, and what the story has done so far.
 
-Each method of `World` is one step of the story (see `ledger.demo.story`) and returns the lines
-that describe it; the outcomes accumulate on the world for the summary and the checks.
+The steps (`ledger.demo.owners`, `ledger.demo.jobs`, `ledger.demo.ledger_steps`) act on a
+`World` and return the lines that describe them; their outcomes accumulate on it for the
+summary and the checks, with every transaction sent for an account (its gas is accounted for).
 """
 
 from __future__ import annotations
@@ -9,35 +10,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
-from eth_account import Account
 from eth_utils.crypto import keccak
 from sqlalchemy import Engine
 from web3 import Web3
 from web3.contract import Contract
-from web3.logs import DISCARD
 from web3.types import RPCEndpoint
 
 from ledger.chain.anvil import Anvil
 from ledger.chain.deploy import Deployment, contracts_of, deploy
 from ledger.chain.sender import SendPolicy, TxSender
 from ledger.demo.accounts import DemoAccount, derive_many
-from ledger.demo.errors import DemoError
-from ledger.demo.summary import Balances, DemoSummary, GrantOutcome, JobOutcome, eth
+from ledger.demo.summary import Balances, GrantOutcome, JobOutcome
 from ledger.jobs.service import JobContext, open_context
-from ledger.registry.metadata import MetadataInput, TemporalCoverage
-from ledger.registry.register import RegistryContext, register
-from ledger.rights.signatures import verify_grant_signature
-from ledger.rights.typed_data import Grant, grant_as_tuple, grant_typed_data
-from ledger.samples import HOSPITALS, hospital_split
+from ledger.rights.typed_data import Grant
+from ledger.samples import HOSPITALS
 from ledger.settings import Settings
 from ledger.store.database import open_engine
 from ledger.store.migrate import upgrade
-from ledger.vault.ingest import ingest
-from ledger.vault.schema import load_schema
 from ledger.vault.store import Vault
 
 __all__ = ["World"]
@@ -216,161 +208,6 @@ class World:
         """Remember that the story sent `tx_hash` for `role` (its gas is accounted for)."""
         self.sent.setdefault(role, []).append(tx_hash)
 
-    # ------------------------------------------------------------------ story steps
-
-    def ingest_all(self) -> list[str]:
-        """Each hospital's export (CSV) and payout table into its vault, validated."""
-        schema = load_schema(SCHEMA_FILE)
-        exports = self.data_dir / "exports"
-        exports.mkdir(parents=True, exist_ok=True)
-        lines = []
-        for hospital, frame in zip(
-            self.hospitals, hospital_split(TABLE, len(self.hospitals)), strict=True
-        ):
-            source = exports / f"{hospital.name}.csv"
-            frame.to_csv(source, index=False)
-            payouts = exports / f"{hospital.name}-payouts.csv"
-            payouts.write_text(
-                "contributor,address\n"
-                + "".join(f"{d},{a.address}\n" for d, a in hospital.payouts.items())
-            )
-            manifest = ingest(hospital.vault, source, schema, hospital.dataset, payouts=payouts)
-            hospital.rows = manifest.row_count
-            hospital.contributors = len(manifest.contributor_rows)
-            hospital.commitment = manifest.commitment
-            lines.append(
-                f"{hospital.name}: {manifest.row_count} records into {hospital.dataset} v1, "
-                f"patient ids pseudonymized, {hospital.contributors} departments as contributors "
-                f"(payout addresses set); commitment {short(manifest.commitment)}"
-            )
-        return lines
-
-    def register_all(self) -> list[str]:
-        """Each owner registers its dataset (an ERC-721 data asset) and allows the executor."""
-        registry = self.contracts["DataRegistry"]
-        lines = []
-        for hospital in self.hospitals:
-            owner = self.sender(hospital.owner)
-            ctx = RegistryContext(
-                self.w3, owner, self.deployment, registry, self.engine, self.data_dir
-            )
-            metadata = MetadataInput(
-                title=f"Breast cancer diagnostics, {hospital.name} hospital",
-                description=(
-                    "Cell nucleus measurements of breast masses (Wisconsin diagnostic) with the "
-                    "diagnosis, exported by the hospital's departments."
-                ),
-                keywords=["breast cancer", "oncology", "diagnostics"],
-                license="cc-by-4.0",
-                publisher=f"{hospital.name.title()} Hospital",
-                temporal_coverage=TemporalCoverage(start=date(2019, 1, 1), end=date(2023, 12, 31)),
-            )
-            result = register(ctx, hospital.dataset, metadata)
-            hospital.dataset_id = result.dataset_id
-            hospital.register_tx = result.tx_hash
-            self.note_sent(f"owner:{hospital.name}", result.tx_hash)
-            receipt = owner.send(
-                registry.functions.setExecutor(result.dataset_id, self.operator.address, True)
-            )
-            hospital.executor_tx = receipt["transactionHash"].to_0x_hex()
-            self.note_sent(f"owner:{hospital.name}", hospital.executor_tx)
-            lines.append(
-                f"{hospital.name} ({short(hospital.owner.address)}) registered dataset "
-                f"{result.dataset_id} (tx {short(result.tx_hash)}), allowed the executor "
-                f"(tx {short(hospital.executor_tx)})"
-            )
-        return lines
-
-    def grant_all(self) -> list[str]:
-        """Each owner signs one grant per algorithm the drug maker asked it for (EIP-712,
-        as a wallet's ``eth_signTypedData_v4``); the operator relays it with ``issueWithSig``."""
-        from ledger.compute.catalog import entry
-
-        grants_contract = self.contracts["AccessGrants"]
-        relayer = self.sender(self.operator)
-        now = int(self.w3.eth.get_block("latest")["timestamp"])
-        lines = []
-        for hospital in self.hospitals:
-            wanted = [plan for plan in JOBS if self.hospitals.index(hospital) in plan.hospitals]
-            for nonce, plan in enumerate(wanted):
-                terms = Grant(
-                    dataset_id=hospital.dataset_id,
-                    grantor=hospital.owner.address,
-                    grantee=self.consumer.address,
-                    algorithm_hash=bytes.fromhex(entry(plan.algorithm).hash[2:]),
-                    purpose=PURPOSE,
-                    valid_from=now - 60,
-                    valid_until=now + 30 * 86_400,
-                    max_uses=5,
-                    epsilon_budget=BUDGET_MICRO,
-                    payment_token=ETH_TOKEN,
-                    price_per_use=PRICE_WEI,
-                    nonce=nonce,
-                    deadline=now + 3_600,
-                )
-                typed = grant_typed_data(terms, self.chain_id, grants_contract.address)
-                signed = Account.sign_typed_data(hospital.owner.key, full_message=typed)
-                signature = bytes(signed.signature)
-                valid = verify_grant_signature(
-                    self.w3, terms, signature, self.chain_id, grants_contract.address
-                )
-                if not valid:
-                    raise DemoError("grants", f"{hospital.name}'s signature does not verify")
-                receipt = relayer.send(
-                    grants_contract.functions.issueWithSig(grant_as_tuple(terms), signature)
-                )
-                (event,) = grants_contract.events.GrantIssued().process_receipt(receipt, DISCARD)
-                grant_id = "0x" + bytes(event["args"]["grantId"]).hex()
-                tx_hash = receipt["transactionHash"].to_0x_hex()
-                hospital.grants[plan.algorithm] = terms
-                self.grants.append(
-                    GrantOutcome(
-                        hospital.name,
-                        hospital.dataset_id,
-                        plan.algorithm,
-                        grant_id,
-                        PRICE_WEI,
-                        valid,
-                        tx_hash,
-                    )
-                )
-                lines.append(
-                    f"{hospital.name} signed grant {short(grant_id)} on dataset "
-                    f"{hospital.dataset_id} for {plan.algorithm}: {eth(PRICE_WEI)} a use, "
-                    f"5 uses, budget 2.0 epsilon; relayed in tx {short(tx_hash)}"
-                )
-        return lines
-
-    def run_jobs(self) -> list[str]:
-        """The drug maker submits and pays for each job; the executor's pipeline runs them."""
-        from ledger.demo.jobs import run_jobs
-
-        return run_jobs(self)
-
-    def verify_all(self) -> list[str]:
-        """Each job's result and signed receipt, checked against the chain by RPC alone."""
-        from ledger.demo.jobs import verify_all
-
-        return verify_all(self)
-
-    def index(self) -> list[str]:
-        """Every event into the index; the catalog and the lineage read from it."""
-        from ledger.demo.ledger_steps import index
-
-        return index(self)
-
-    def settle(self) -> list[str]:
-        """Compute, store and publish the first epoch of ETH revenue."""
-        from ledger.demo.ledger_steps import settle
-
-        return settle(self)
-
-    def claim(self) -> list[str]:
-        """The department with the largest entitlement claims it (relayed by the operator)."""
-        from ledger.demo.ledger_steps import claim
-
-        return claim(self)
-
     # ------------------------------------------------------------------ accounting
 
     def balances(self) -> Balances:
@@ -394,26 +231,6 @@ class World:
             receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
             total += int(receipt["gasUsed"]) * int(receipt["effectiveGasPrice"])
         return total
-
-    def check(self, before: Balances, after: Balances) -> dict[str, bool]:
-        """The consistency checks (see `ledger.demo.ledger_steps.check`)."""
-        from ledger.demo.ledger_steps import check
-
-        return check(self, before, after)
-
-    def summary(
-        self,
-        before: Balances,
-        after: Balances,
-        checks: dict[str, bool],
-        *,
-        kept: bool,
-        seconds: float,
-    ) -> DemoSummary:
-        """The `DemoSummary` of the story so far."""
-        from ledger.demo.ledger_steps import summary
-
-        return summary(self, before, after, checks, kept=kept, seconds=seconds)
 
 
 def short(value: str) -> str:
