@@ -1,0 +1,347 @@
+"""The web console end to end in headless Chromium: a wallet signs in with Ethereum, signs a
+grant that the service relays (Active on chain), revokes it from the wallet (Revoked on chain),
+a contributor claims exactly their entitlement, a consumer follows a job to its end and browses
+its lineage as a graph, and errors show the API's code, message and field."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from eth_utils.crypto import keccak
+from playwright.sync_api import expect
+from web3.contract import Contract
+
+from ledger.compute.catalog import entry
+from ledger.rights.typed_data import grant_as_tuple
+from ledger.settings import ANVIL_DEV_KEYS
+from ledger.settlement import ETH
+from ledger.store.models.jobs import JobStatus, PipelineJob
+from tests.browser.conftest import Console, ConsoleWorld, OpenConsole, key_of
+
+ACTIVE, REVOKED = 1, 2  # IAccessGrants.Status
+STATUS = 4  # index of `status` in IAccessGrants.GrantState
+
+
+def eth_text(wei: int) -> str:
+    """How the console writes an ETH amount."""
+    text = format(Decimal(wei) / Decimal(10**18), "f")
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " ETH"
+
+
+def sign_in(console: Console, address: str) -> None:
+    page = console.page
+    page.get_by_role("button", name="Connect wallet").click()
+    expect(page.locator("#wallet-state")).to_contain_text("not signed in")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    expect(page.locator("#wallet-state")).to_have_text(f"Signed in as {address} (chain 31337)")
+
+
+def grants_contract(console_world: ConsoleWorld) -> Contract:
+    return console_world.world.ledger.grants
+
+
+def test_owner_signs_in_grants_and_revokes(
+    open_console: OpenConsole, console_world: ConsoleWorld
+) -> None:
+    world = console_world.world
+    owner = world.owner
+    console = open_console(owner.key)
+    page = console.page
+    console.shot("start")
+
+    sign_in(console, owner.address)
+    assert console.wallet.calls.count("personal_sign") == 1
+    rows = page.locator("#datasets-table tbody tr")
+    expect(rows).to_have_count(len(world.datasets))
+    shown = rows.evaluate_all("rows => rows.map(r => Number(r.dataset.datasetId))")
+    assert sorted(shown) == sorted(world.datasets.values())
+    given = page.locator("#grants-given tbody tr")
+    expect(given).to_have_count(len(world.grants))  # the world's two direct grants
+    console.shot("signed-in")
+
+    dataset_id = world.datasets["two"]
+    row = page.locator(f"#datasets-table tr[data-dataset-id='{dataset_id}']")
+    row.get_by_role("button", name="Grant access").click()
+    expect(page.get_by_role("tab", name="Grants")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_label("Dataset", exact=True)).to_have_value(str(dataset_id))
+    page.get_by_label("Grantee address", exact=True).fill(world.consumer)
+    page.get_by_label("Algorithm", exact=True).fill("dp_mean")
+    page.get_by_label("Purpose", exact=True).fill("research.oncology")
+    page.get_by_label("Valid for (days)", exact=True).fill("10")
+    page.get_by_label("Maximum uses", exact=True).fill("7")
+    page.get_by_label("Privacy budget (epsilon)", exact=True).fill("1.5")
+    page.get_by_label("Price per use (ETH)", exact=True).fill("0.02")
+    console.shot("grant-form")
+    page.get_by_role("button", name="Sign and submit grant").click()
+    expect(page.locator("#grant-result")).to_be_visible(timeout=20_000)
+    grant_id = page.locator("#grant-result-id").inner_text()
+    tx_hash = page.locator("#grant-result-tx").inner_text()
+    assert console.wallet.calls.count("eth_signTypedData_v4") == 1
+
+    # On chain: the grant is Active, relayed with the terms typed into the form.
+    grants = grants_contract(console_world)
+    state = grants.functions.stateOf(bytes.fromhex(grant_id[2:])).call()
+    assert state[STATUS] == ACTIVE
+    relayed = console_world.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    assert relayed["to"] == grants.address
+    function, arguments = grants.decode_function_input(relayed["input"])
+    assert function.fn_name == "issueWithSig"
+    terms = arguments["grant"]
+    terms = terms if isinstance(terms, dict) else dict(zip(_GRANT_FIELDS, terms, strict=True))
+    assert terms["datasetId"] == dataset_id
+    assert terms["grantor"] == owner.address and terms["grantee"] == world.consumer
+    assert "0x" + bytes(terms["algorithmHash"]).hex() == entry("dp_mean").hash
+    assert bytes(terms["purpose"]) == keccak(text="research.oncology")
+    assert terms["validUntil"] - terms["validFrom"] == 10 * 86_400
+    assert terms["maxUses"] == 7 and terms["epsilonBudget"] == 1_500_000
+    assert terms["pricePerUse"] == 2 * 10**16
+    assert "0x" + grants.functions.grantId(terms).call().hex() == grant_id
+
+    new_row = page.locator(f"#grants-given tr[data-grant-id='{grant_id}']")
+    expect(new_row).to_have_attribute("data-status", "active")
+    expect(given).to_have_count(len(world.grants) + 1)
+    console.shot("granted")
+
+    new_row.get_by_role("button", name=re.compile("^Revoke grant")).click()
+    expect(new_row).to_have_attribute("data-status", "revoked", timeout=20_000)
+    expect(new_row.get_by_role("button")).to_have_count(0)
+    assert grants.functions.stateOf(bytes.fromhex(grant_id[2:])).call()[STATUS] == REVOKED
+    (revocation,) = console.wallet.sent
+    receipt = console_world.w3.eth.get_transaction_receipt(revocation)  # type: ignore[arg-type]
+    assert receipt["status"] == 1 and receipt["from"] == owner.address
+    assert receipt["to"] == grants.address
+    # The world's other grants are untouched.
+    for grant in world.grants.values():
+        other = grants.functions.grantId(grant_as_tuple(grant)).call()
+        assert grants.functions.stateOf(other).call()[STATUS] == ACTIVE
+    console.shot("revoked")
+    console.assert_clean()
+
+
+_GRANT_FIELDS = (
+    "datasetId",
+    "grantor",
+    "grantee",
+    "algorithmHash",
+    "purpose",
+    "validFrom",
+    "validUntil",
+    "maxUses",
+    "epsilonBudget",
+    "paymentToken",
+    "pricePerUse",
+    "nonce",
+    "deadline",
+)
+
+
+def test_contributor_claims_exactly_the_entitlement(
+    open_console: OpenConsole, console_world: ConsoleWorld
+) -> None:
+    world = console_world.world
+    alice = world.payees["alice"]
+    due = console_world.due[alice]
+    assert due > 0
+    console = open_console(key_of("settle:alice"))
+    page = console.page
+    sign_in(console, alice)
+
+    page.get_by_role("tab", name="Entitlements").click()
+    page.get_by_role("button", name="Show entitlement").click()
+    expect(page.locator("#entitlement-claimable")).to_have_text(eth_text(due))
+    expect(page.locator("#entitlement-cumulative")).to_have_text(eth_text(due))
+    expect(page.locator("#entitlement-claimed")).to_have_text("0 ETH")
+    expect(page.locator("#entitlement-epoch")).to_have_text("1")
+    console.shot("entitlement")
+
+    w3 = console_world.w3
+    vault = world.ledger.vault
+    before = w3.eth.get_balance(alice)
+    page.get_by_role("button", name="Claim").click()
+    expect(page.locator("#claim-result")).to_be_visible(timeout=20_000)
+    expect(page.locator("#entitlement-claimable")).to_have_text("0 ETH")
+    expect(page.locator("#entitlement-claimed")).to_have_text(eth_text(due))
+    expect(page.get_by_role("button", name="Claim")).to_be_disabled()
+    (claim_tx,) = console.wallet.sent
+    assert page.locator("#claim-tx").inner_text() == claim_tx
+    receipt = w3.eth.get_transaction_receipt(claim_tx)  # type: ignore[arg-type]
+    assert receipt["status"] == 1 and receipt["to"] == vault.address
+    fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
+    assert w3.eth.get_balance(alice) - before + fee == due
+    assert vault.functions.claimedOf(ETH, alice).call() == due
+    console.shot("claimed")
+    console.assert_clean()
+
+
+def test_consumer_follows_a_job_and_browses_its_lineage(
+    open_console: OpenConsole, console_world: ConsoleWorld
+) -> None:
+    world = console_world.world
+    job_id, _ = world.jobs[1]  # job b: dataset one twice and dataset two once
+    jobs = console_world.services.jobs
+    now = datetime.now(UTC)
+    jobs.create(
+        PipelineJob(
+            job_id=job_id,
+            consumer=world.consumer,
+            status=JobStatus.AWAITING_PAYMENT,
+            request_json=json.dumps({"job": "created by the browser test"}),
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    console = open_console(ANVIL_DEV_KEYS[2])
+    assert console.wallet.address == world.consumer
+    page = console.page
+    sign_in(console, world.consumer)
+    for grant in world.grants.values():
+        grant_id = "0x" + world.ledger.grants.functions.grantId(grant_as_tuple(grant)).call().hex()
+        expect(page.locator(f"#grants-received tr[data-grant-id='{grant_id}']")).to_have_count(1)
+
+    page.get_by_role("tab", name="Jobs").click()
+    page.get_by_label("Job id", exact=True).fill(job_id)
+    page.get_by_role("button", name="Follow").click()
+    row = page.locator(f"#jobs-table tr[data-job-id='{job_id}']")
+    expect(row).to_have_attribute("data-status", "awaiting_payment")
+    console.shot("job-awaiting-payment")
+
+    # The pipeline moves on; the page polls and follows it to the end.
+    steps = [JobStatus.AWAITING_PAYMENT, JobStatus.PAID, JobStatus.AUTHORIZED]
+    for current, new in zip(steps, steps[1:], strict=False):
+        jobs.advance(job_id, current, new)
+    expect(row).to_have_attribute("data-status", "authorized", timeout=10_000)
+    steps = [
+        JobStatus.AUTHORIZED,
+        JobStatus.COMPUTED,
+        JobStatus.RECEIPTED,
+        JobStatus.RECORDED,
+        JobStatus.DONE,
+    ]
+    for current, new in zip(steps, steps[1:], strict=False):
+        jobs.advance(job_id, current, new)
+    expect(row).to_have_attribute("data-status", "done", timeout=10_000)
+    console.shot("job-done")
+
+    row.get_by_role("button", name="Provenance").click()
+    expect(page.get_by_role("tab", name="Provenance")).to_have_attribute("aria-selected", "true")
+    graph = page.locator("#provenance-graph svg")
+    expect(graph).to_be_visible()
+    nodes = graph.locator(".node")
+    ids = set(nodes.evaluate_all("nodes => nodes.map(n => n.dataset.id)"))
+    grants = world.ledger.grants
+    expected_grants = {
+        "grant:0x" + grants.functions.grantId(grant_as_tuple(world.grants[name])).call().hex()
+        for name in ("one", "two")
+    }
+    expected = {
+        f"version:{world.datasets['one']}:1",
+        f"version:{world.datasets['two']}:1",
+        *expected_grants,
+        "algorithm",
+        "job",
+    }
+    assert ids - {"result"} == expected
+    edges = graph.locator("path.edge")
+    pairs = set(map(tuple, edges.evaluate_all("es => es.map(e => [e.dataset.from, e.dataset.to])")))
+    assert ("algorithm", "job") in pairs and len(pairs) == 5 + ("result" in ids)
+    for grant in expected_grants:
+        assert (grant, "algorithm") in pairs
+    console.shot("lineage")
+
+    graph.locator(".node[data-kind='job']").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#provenance-details-title")).to_have_text("Job")
+    expect(page.locator("#provenance-details-list")).to_contain_text(job_id)
+    expect(page.locator("#provenance-details-list")).to_contain_text(world.consumer)
+    grant_node = graph.locator(f".node[data-id='{sorted(expected_grants)[0]}']")
+    grant_node.click()
+    expect(page.locator("#provenance-details-list")).to_contain_text(
+        sorted(expected_grants)[0].removeprefix("grant:")
+    )
+    console.shot("lineage-details")
+    console.assert_clean()
+
+
+def test_errors_show_the_api_code_message_and_field(
+    open_console: OpenConsole, console_world: ConsoleWorld
+) -> None:
+    world = console_world.world
+    owner = world.owner
+    console = open_console(owner.key)
+    page = console.page
+    error = page.get_by_role("alert")
+
+    # A rejected sign-in: the wallet's refusal is shown, no session is opened.
+    console.wallet.reject_next.add("personal_sign")
+    page.get_by_role("button", name="Connect wallet").click()
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    expect(error).to_be_visible()
+    expect(page.locator("#error-code")).to_have_text("user_rejected")
+    expect(page.locator("#wallet-state")).to_contain_text("not signed in")
+    console.shot("sign-in-rejected")
+    page.get_by_role("button", name="Dismiss").click()
+    expect(error).to_be_hidden()
+
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    expect(page.locator("#wallet-state")).to_contain_text("Signed in as")
+
+    # A grantee that is not an address: the API's 422 names the field, nothing is signed.
+    page.get_by_role("tab", name="Grants").click()
+    page.get_by_label("Grantee address", exact=True).fill("0x1234")
+    page.get_by_role("button", name="Sign and submit grant").click()
+    expect(page.locator("#error-code")).to_have_text("invalid_request")
+    expect(page.locator("#error-field")).to_have_text("grantee")
+    expect(page.locator("#error-message")).to_contain_text("grantee")
+    grantee = page.get_by_label("Grantee address", exact=True)
+    expect(grantee).to_have_attribute("aria-invalid", "true")
+    expect(grantee).to_be_focused()
+    assert "eth_signTypedData_v4" not in console.wallet.calls
+    console.shot("grant-invalid-grantee")
+
+    # A local check: a privacy budget with too many decimals never reaches the API.
+    grantee.fill(world.consumer)
+    page.get_by_label("Privacy budget (epsilon)", exact=True).fill("0.0000001")
+    page.get_by_role("button", name="Sign and submit grant").click()
+    expect(page.locator("#error-code")).to_have_text("invalid_input")
+    epsilon = page.get_by_label("Privacy budget (epsilon)", exact=True)
+    expect(epsilon).to_have_attribute("aria-invalid", "true")
+    expect(grantee).not_to_have_attribute("aria-invalid", "true")
+
+    # A grant the signer refuses to sign: nothing is relayed.
+    epsilon.fill("1")
+    console.wallet.reject_next.add("eth_signTypedData_v4")
+    page.get_by_role("button", name="Sign and submit grant").click()
+    expect(page.locator("#error-code")).to_have_text("user_rejected")
+    expect(page.locator("#grant-result")).to_be_hidden()
+
+    # Another account's job: the API's 404 or 403 code is shown as is.
+    page.get_by_role("tab", name="Jobs").click()
+    page.get_by_label("Job id", exact=True).fill("0x" + "ab" * 32)
+    page.get_by_role("button", name="Follow").click()
+    expect(page.locator("#error-code")).to_have_text("job_not_found")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(0)
+    console.shot("job-not-found")
+
+    # Lineage of an unknown job.
+    page.get_by_role("tab", name="Provenance").click()
+    page.get_by_label("Job id, receipt hash or result hash", exact=True).fill("0x" + "cd" * 32)
+    page.get_by_role("button", name="Show lineage").click()
+    expect(page.locator("#error-code")).to_have_text("lineage_not_found")
+    expect(page.locator("#provenance-figure")).to_be_hidden()
+
+    # The owner has no entitlement in the token of a random address.
+    page.get_by_role("tab", name="Entitlements").click()
+    page.get_by_label("Token", exact=True).fill("0x" + "11" * 20)
+    page.get_by_role("button", name="Show entitlement").click()
+    expect(page.locator("#status")).to_contain_text("No entitlement yet")
+
+    # Signing out ends the session on the server too.
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#wallet-state")).to_contain_text("not signed in")
+    status = page.evaluate("fetch('/v1/auth/me').then(r => r.status)")
+    assert status == 401
+    console.shot("signed-out")
+    console.assert_clean()
