@@ -732,9 +732,14 @@ function wire() {
   on("accountsChanged", (accounts) => {
     const next = Array.isArray(accounts) && accounts.length ? accounts[0] : null;
     if (!same(next, state.account)) {
+      const hadSession = state.address !== null;
       state.account = next;
       forget();
       setStatus(next ? "The wallet switched accounts: sign in again." : "Wallet disconnected.");
+      if (hadSession) {
+        // The old account's session must not outlive the switch.
+        api("POST", "/v1/auth/logout").catch(() => undefined);
+      }
     }
   });
   on("chainChanged", (chainId) => {

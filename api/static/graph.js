@@ -2,6 +2,8 @@
 // result, in five columns, edges as arrows. Nodes are focusable buttons; selecting one shows
 // its facts (hashes, ids, addresses; never data).
 
+import { formatUnits } from "./wallet.js";
+
 const SVG = "http://www.w3.org/2000/svg";
 const COLUMN = 230;
 const ROW = 84;
@@ -9,6 +11,7 @@ const WIDTH = 180;
 const HEIGHT = 58;
 const PAD = 20;
 const ANY_ALGORITHM = `0x${"00".repeat(32)}`;
+const ZERO_ADDRESS = `0x${"00".repeat(20)}`;
 
 let renders = 0;
 
@@ -71,8 +74,12 @@ export function lineageGraph(lineage) {
           grant.algorithm_hash === ANY_ALGORITHM ? "any catalog algorithm" : grant.algorithm_hash,
         "uses in this job": grant.uses,
         "epsilon spent (micro)": grant.epsilon,
-        "price (smallest unit)": grant.price,
-        token: grant.token,
+        "price paid":
+          grant.price === null || grant.price === undefined
+            ? null
+            : grant.token === ZERO_ADDRESS
+              ? `${formatUnits(grant.price, 18)} ETH`
+              : `${grant.price} (smallest units of ${grant.token})`,
       },
     });
     const source = `version:${grant.dataset_id}:${grant.dataset_version}`;

@@ -155,7 +155,9 @@ class Console:
     page: Page
     wallet: TestWallet
     name: str
+    origin: str
     problems: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
     shots: int = 0
 
     def shot(self, step: str) -> Path:
@@ -167,8 +169,12 @@ class Console:
         return path
 
     def assert_clean(self) -> None:
-        """No script error and no Content-Security-Policy violation happened on the page."""
+        """No script error and no Content-Security-Policy violation happened on the page, and
+        every request went to the service itself (no CDN, nothing external)."""
         assert self.problems == [], self.problems
+        assert self.requests, "the page made no request"
+        outside = [url for url in self.requests if not url.startswith(self.origin + "/")]
+        assert outside == [], outside
 
 
 #: Opens the console in a fresh browser context with the wallet of a private key.
@@ -197,8 +203,9 @@ def open_console(
         wallet.install(context)
         context.route(re.compile(re.escape(console_world.url) + r"/(index\.html)?$"), _with_csp)
         page = context.new_page()
-        console = Console(page, wallet, f"{name}-{len(contexts)}")
+        console = Console(page, wallet, f"{name}-{len(contexts)}", console_world.url)
         page.on("pageerror", lambda error: console.problems.append(f"page error: {error}"))
+        page.on("request", lambda request: console.requests.append(request.url))
 
         def on_console(message: Any) -> None:
             text = message.text
@@ -206,7 +213,8 @@ def open_console(
                 console.problems.append(f"CSP: {text}")
 
         page.on("console", on_console)
-        page.goto(console_world.url + "/")
+        response = page.goto(console_world.url + "/")
+        assert response is not None and response.headers["content-security-policy"] == CSP
         page.wait_for_selector("body[data-ready='true']")
         return console
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -258,9 +259,12 @@ def test_consumer_follows_a_job_and_browses_its_lineage(
     expect(page.locator("#provenance-details-list")).to_contain_text(world.consumer)
     grant_node = graph.locator(f".node[data-id='{sorted(expected_grants)[0]}']")
     grant_node.click()
-    expect(page.locator("#provenance-details-list")).to_contain_text(
-        sorted(expected_grants)[0].removeprefix("grant:")
-    )
+    first = sorted(expected_grants)[0].removeprefix("grant:")
+    expect(page.locator("#provenance-details-list")).to_contain_text(first)
+    lineage = page.evaluate(f"fetch('/v1/provenance/{job_id}/lineage').then(r => r.json())")
+    (paid,) = [g["price"] for g in lineage["grants"] if g["grant_id"] == first]
+    assert int(paid) > 0
+    expect(page.locator("#provenance-details-list")).to_contain_text(eth_text(int(paid)))
     console.shot("lineage-details")
     console.assert_clean()
 
@@ -344,4 +348,65 @@ def test_errors_show_the_api_code_message_and_field(
     status = page.evaluate("fetch('/v1/auth/me').then(r => r.status)")
     assert status == 401
     console.shot("signed-out")
+    console.assert_clean()
+
+
+def test_markup_is_accessible_and_runs_under_a_strict_csp(
+    open_console: OpenConsole, console_world: ConsoleWorld
+) -> None:
+    world = console_world.world
+    console = open_console(world.owner.key)
+    page = console.page
+
+    unlabelled = page.evaluate(
+        """[...document.querySelectorAll('input, select, textarea')]
+             .filter(e => e.labels.length === 0 && !e.getAttribute('aria-label'))
+             .map(e => e.id)"""
+    )
+    assert unlabelled == []
+    nameless = page.evaluate(
+        """[...document.querySelectorAll('button')]
+             .filter(b => !b.textContent.trim() && !b.getAttribute('aria-label'))
+             .map(b => b.id)"""
+    )
+    assert nameless == []
+    assert page.locator("[onclick], [onsubmit], [style], script:not([src])").count() == 0
+
+    # Tabs follow the WAI-ARIA pattern: arrows, Home and End move the selection and the panel.
+    tabs = page.get_by_role("tab")
+    expect(tabs).to_have_count(5)
+    tabs.first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Grants")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Grants")).to_be_focused()
+    expect(page.locator("#panel-grants")).to_be_visible()
+    expect(page.locator("#panel-datasets")).to_be_hidden()
+    page.keyboard.press("End")
+    expect(page.locator("#panel-entitlements")).to_be_visible()
+    page.keyboard.press("Home")
+    expect(page.locator("#panel-datasets")).to_be_visible()
+    assert page.locator("[role='tabpanel']:not([hidden])").count() == 1
+
+    # The CSP is in force: an injected inline script does not run.
+    ran = page.evaluate(
+        """() => { const s = document.createElement('script');
+                   s.textContent = 'window.__inline = 1'; document.body.append(s);
+                   return window.__inline ?? null; }"""
+    )
+    assert ran is None
+    assert any("Content Security Policy" in p for p in console.problems)
+    console.problems.clear()
+
+    # Switching accounts in the wallet ends the console's session state.
+    sign_in(console, world.owner.address)
+    expect(page.locator("#datasets-table tbody tr")).to_have_count(len(world.datasets))
+    page.evaluate("a => window.ethereum.emit('accountsChanged', [a])", world.consumer)
+    expect(page.locator("#wallet-state")).to_contain_text("not signed in")
+    expect(page.locator("#status")).to_contain_text("sign in again")
+    expect(page.locator("#datasets-table tbody tr")).to_have_count(0)
+    deadline = time.monotonic() + 10
+    while page.evaluate("fetch('/v1/auth/me').then(r => r.status)") != 401:
+        assert time.monotonic() < deadline, "the old account's session is still open"
+        page.wait_for_timeout(100)
+    console.shot("account-switched")
     console.assert_clean()
