@@ -3,7 +3,9 @@ dataset and allows the executor, and signs grants for the drug maker (relayed by
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from eth_account import Account
@@ -28,7 +30,7 @@ from ledger.rights.signatures import verify_grant_signature
 from ledger.rights.typed_data import Grant, grant_as_tuple, grant_typed_data
 from ledger.samples import hospital_split
 from ledger.vault.ingest import ingest
-from ledger.vault.schema import load_schema
+from ledger.vault.schema import Schema, load_schema
 
 if TYPE_CHECKING:
     from ledger.demo.world import World
@@ -39,8 +41,13 @@ __all__ = ["grant_all", "ingest_all", "register_all"]
 def ingest_all(world: World) -> list[str]:
     """Each hospital's export (CSV) and payout table into its vault, validated."""
     schema = load_schema(SCHEMA_FILE)
-    exports = world.data_dir / "exports"
-    exports.mkdir(parents=True, exist_ok=True)
+    # The raw exports (with medical record numbers) stay on the hospitals' side: they are
+    # written to a scratch directory that is gone once the vaults hold the governed versions.
+    with tempfile.TemporaryDirectory(prefix="ledger-demo-exports-") as scratch:
+        return _ingest_from(world, schema, Path(scratch))
+
+
+def _ingest_from(world: World, schema: Schema, exports: Path) -> list[str]:
     lines = []
     for hospital, frame in zip(
         world.hospitals, hospital_split(TABLE, len(world.hospitals)), strict=True

@@ -8,7 +8,7 @@ summary and the checks, with every transaction sent for an account (its gas is a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -21,6 +21,7 @@ from web3.types import RPCEndpoint
 
 from ledger.chain.anvil import Anvil
 from ledger.chain.deploy import Deployment, contracts_of, deploy
+from ledger.chain.embedded import EMBEDDED_CHAIN_ID
 from ledger.chain.sender import SendPolicy, TxSender
 from ledger.demo.accounts import DemoAccount, derive_many
 from ledger.demo.summary import Balances, GrantOutcome, JobOutcome
@@ -132,8 +133,15 @@ class World:
     @contextmanager
     def start(cls, data_dir: Path, *, port: int | None = None) -> Iterator[World]:
         """Start anvil, deploy, migrate the database; everything is stopped on exit."""
-        node = Anvil(port=port, startup_timeout=30.0)
-        with node:
+        # The chain's state is written under the data dir when it stops, so a kept demo can be
+        # explored afterwards: LEDGER_DATA_DIR=<dir> ledger chain up, then any ledger command.
+        node = Anvil(
+            chain_id=EMBEDDED_CHAIN_ID,
+            port=port,
+            state=data_dir / "chain" / "state.json",
+            startup_timeout=30.0,
+        )
+        with node, ExitStack() as cleanup:
             url = node.url
             w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
             w3.provider.cache_allowed_requests = True
@@ -159,36 +167,34 @@ class World:
             deployment, _ = deploy(w3, sender, settings.resolved_deployments_dir)
             upgrade(settings.resolved_database_url)
             engine = open_engine(settings.resolved_database_url)
+            cleanup.callback(engine.dispose)
             jobs_context = open_context(settings)
-            try:
-                hospitals = []
-                for i, owner in enumerate(owners):
-                    name = HOSPITALS[i]
-                    mine = payouts[i * len(DEPARTMENTS) : (i + 1) * len(DEPARTMENTS)]
-                    hospitals.append(
-                        _Hospital(
-                            name=name,
-                            owner=owner,
-                            payouts=dict(zip(DEPARTMENTS, mine, strict=True)),
-                            vault=Vault(data_dir / "vault" / owner.address, owner.address),
-                            dataset=f"breast-cancer-{name}",
-                        )
+            cleanup.callback(jobs_context.close)
+            hospitals = []
+            for i, owner in enumerate(owners):
+                name = HOSPITALS[i]
+                mine = payouts[i * len(DEPARTMENTS) : (i + 1) * len(DEPARTMENTS)]
+                hospitals.append(
+                    _Hospital(
+                        name=name,
+                        owner=owner,
+                        payouts=dict(zip(DEPARTMENTS, mine, strict=True)),
+                        vault=Vault(data_dir / "vault" / owner.address, owner.address),
+                        dataset=f"breast-cancer-{name}",
                     )
-                yield cls(
-                    data_dir=data_dir,
-                    rpc_url=url,
-                    w3=w3,
-                    deployment=deployment,
-                    settings=settings,
-                    operator=operator,
-                    consumer=consumer,
-                    hospitals=hospitals,
-                    engine=engine,
-                    jobs_context=jobs_context,
                 )
-            finally:
-                jobs_context.close()
-                engine.dispose()
+            yield cls(
+                data_dir=data_dir,
+                rpc_url=url,
+                w3=w3,
+                deployment=deployment,
+                settings=settings,
+                operator=operator,
+                consumer=consumer,
+                hospitals=hospitals,
+                engine=engine,
+                jobs_context=jobs_context,
+            )
 
     @property
     def chain_id(self) -> int:

@@ -166,6 +166,14 @@ def test_demo_json_tells_a_consistent_story(user_env: dict[str, str], tmp_path: 
         assert int(value) - int(after["owners"][name]) == int(gas["owners"][name]) > 0
     assert int(epoch["total_wei"]) <= captured
 
+    # The kept state can be explored later: chain state, deployment, index, vaults; the raw
+    # hospital exports (with medical record numbers) were never left in it.
+    assert (data_dir / "chain" / "state.json").is_file()
+    assert (data_dir / "deployments" / "31337.json").is_file() and (
+        data_dir / "ledger.db"
+    ).is_file()
+    assert not list(data_dir.rglob("*.csv"))
+
     # Nothing left running, the user's data dir untouched, no key in the output.
     assert leftovers(str(data_dir), port) == []
     assert not Path(user_env["LEDGER_DATA_DIR"]).exists()
