@@ -259,13 +259,16 @@ class ChunkConverter:
     ) -> None:
         column, report = p.column, self.report
         trimmed = pc.utf8_trim_whitespace(p.text)
-        ok = _mask(pc.match_substring_regex(trimmed, pattern))
-        wrong = ~p.nulls & ~ok & ~p.bad
-        report.add("type", column.name, lines[wrong])
-        p.bad |= wrong
-        cleaned = pc.replace_substring_regex(trimmed, r"^\+", "")
-        usable = pc.if_else(pa.array(ok & ~p.bad), cleaned, pa.scalar(None, pa.string()))
-        values = pc.cast(usable, target).to_numpy(zero_copy_only=False)
+        values = _fast_cast(trimmed, target) if not p.bad.any() else None
+        if values is None:
+            # Some cell is not a plain number: find which, by the rule's pattern.
+            ok = _mask(pc.match_substring_regex(trimmed, pattern))
+            wrong = ~p.nulls & ~ok & ~p.bad
+            report.add("type", column.name, lines[wrong])
+            p.bad |= wrong
+            cleaned = pc.replace_substring_regex(trimmed, r"^\+", "")
+            usable = pc.if_else(pa.array(ok & ~p.bad), cleaned, pa.scalar(None, pa.string()))
+            values = pc.cast(usable, target).fill_null(0).to_numpy(zero_copy_only=False)
         invalid = p.nulls | p.bad
         numbers = np.where(invalid, 0, values).astype(
             np.float64 if target == pa.float64() else np.int64
@@ -289,6 +292,15 @@ class ChunkConverter:
 
     def _date(self, p: _Parsed, lines: npt.NDArray[np.int64]) -> None:
         trimmed = pc.utf8_trim_whitespace(p.text)
+        if not p.bad.any():
+            try:  # every cell a valid ISO date: one strict cast
+                days = pc.cast(pc.cast(trimmed, pa.date32()), pa.int32())
+            except pa.ArrowInvalid:
+                pass
+            else:
+                values = days.to_numpy(zero_copy_only=False)
+                p.values = np.where(p.nulls, 0, np.nan_to_num(values)).astype(np.int64)
+                return
         shaped = _mask(pc.match_substring_regex(trimmed, _DATE))
         usable = pc.if_else(pa.array(shaped), trimmed, pa.scalar(None, pa.string()))
         stamps = pc.strptime(usable, format="%Y-%m-%d", unit="s", error_is_null=True)
@@ -427,6 +439,19 @@ class _Parsed:
                 np.asarray(self.values, dtype=np.int64), pa.int64(), mask=self.nulls
             ).cast(pa.string())
         return self.text
+
+
+def _fast_cast(text: pa.Array, target: pa.DataType) -> npt.NDArray[Any] | None:
+    """`text` cast to `target` when every cell is a plain finite number (None otherwise)."""
+    try:
+        # fill_null first: with nulls, to_numpy would turn int64 into float64 (and round).
+        values = pc.cast(text, target).fill_null(0).to_numpy(zero_copy_only=False)
+    except pa.ArrowInvalid:
+        return None
+    if target == pa.float64() and not np.isfinite(values).all():
+        return None  # inf, nan: not numbers for the vault
+    result: npt.NDArray[Any] = values
+    return result
 
 
 def _mask(array: pa.Array) -> Mask:

@@ -361,3 +361,30 @@ def test_key_is_private_and_stable(vault: Vault) -> None:
 def test_sample_export_ingests(vault: Vault, gbsg2_csv: Path, gbsg2_schema: Schema) -> None:
     manifest = ingest(vault, gbsg2_csv, gbsg2_schema, "gbsg2-north")
     assert manifest.row_count == 229 and len(manifest.contributor_rows) == 4
+
+
+def test_numbers_parse_exactly_and_strictly(vault: Vault, tmp_path: Path) -> None:
+    schema = parse_schema(
+        {
+            "columns": [
+                {"name": "id", "type": "integer", "role": "record_id"},
+                {"name": "big", "type": "integer"},
+                {"name": "x", "type": "decimal", "scale": 2},
+            ]
+        }
+    )
+    good = tmp_path / "good.csv"
+    good.write_text(f"id,big,x\n1,{2**60 + 1},+1.5\n2,,2.125\n3, -7 ,\n4,0,2.375\n")
+    ingest(vault, good, schema, "numbers")
+    table = pq.read_table(vault.data_dir("numbers", 1)).to_pydict()
+    assert table["big"] == [2**60 + 1, None, -7, 0]
+    assert table["x"] == [1.5, 2.12, None, 2.38]  # exact halves round to even
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,big,x\n1,1,inf\n2,1.0,nan\n3,0x10,1e999\n4,99999999999999999999,1\n")
+    with pytest.raises(ValidationFailedError) as caught:
+        ingest(vault, bad, schema, "numbers-bad")
+    found = {(o["line"], o["column"], o["rule"]) for o in caught.value.report["offending"]}
+    assert found == {
+        (2, "x", "type"), (3, "big", "type"), (3, "x", "type"), (4, "big", "type"),
+        (4, "x", "scale"), (5, "big", "type"),
+    }  # fmt: skip
