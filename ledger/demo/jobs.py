@@ -3,7 +3,6 @@ pipeline (compute engine, DP, MPC parties, receipts, ``recordUsage``, weights), 
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from web3.logs import DISCARD
@@ -98,7 +97,7 @@ def run_jobs(world: World) -> list[str]:
             f"(escrow tx {', '.join(short(t) for t in escrow_txs)}), recorded in tx "
             f"{short(record_tx)}, receipt {short(str(released['receipt_hash']))}"
         )
-        lines.append(f"  result: {describe(plan.name, released['result'])}")
+        lines.append(f"  result: {describe(plan.name, released['result'], plan.params)}")
     return lines
 
 
@@ -131,12 +130,22 @@ def verify_all(world: World) -> list[str]:
     return lines
 
 
-def describe(name: str, result: dict[str, Any]) -> str:
-    """A readable line for a released result."""
+def describe(name: str, result: dict[str, Any], params: dict[str, Any]) -> str:
+    """A readable line for a released result of job `name` run with `params`."""
+    from ledger.demo.world import BUDGET_MICRO
+
     if name == "dp_mean":
-        return f"mean radius {result.get('mean'):.3f} over about {result.get('n')} records (DP)"
+        return (
+            f"mean radius {result.get('mean'):.3f} over about {result.get('n')} records "
+            f"(differentially private: {params.get('epsilon')} epsilon of the grant's "
+            f"{BUDGET_MICRO / 1e6:g})"
+        )
     if name == "cohort_count":
-        return f"cohorts {json.dumps(result, sort_keys=True)}"
+        cells = ", ".join(
+            f"{c['label']} {'suppressed' if c['count'] is None else c['count']}"
+            for c in result.get("cells", [])
+        )
+        return f"{cells}; total {result.get('count')} (cells below k=10 would be suppressed)"
     coefficients = ", ".join(
         f"{c['feature']} {c['coefficient']:+.3f}" for c in result.get("coefficients", [])
     )

@@ -124,10 +124,13 @@ def settle(world: World) -> list[str]:
         "entitlements_wei": {k: str(v) for k, v in entitled.items()},
     }
     owners = sum(v for k, v in entitled.items() if k.endswith("/owner"))
+    paid = sum(j.paid_wei for j in world.jobs)
+    fee_bps = int(world.contracts["RevenueVault"].functions.feeBps().call())
     return [
         f"epoch {epoch.epoch} (blocks {epoch.from_block}-{epoch.to_block}): {epoch.usages} "
-        f"captured uses, {eth(epoch.total)} to {epoch.accounts} accounts; root "
-        f"{short(epoch.root)} published in tx {short(str(epoch.tx_hash))}",
+        f"captured uses, {eth(paid)} paid less the {fee_bps / 100:g}% platform fee = "
+        f"{eth(epoch.total)} to {epoch.accounts} accounts; root {short(epoch.root)} published "
+        f"in tx {short(str(epoch.tx_hash))}",
         f"owners' share {eth(owners)}; departments' share {eth(sum(contributors.values()))}, "
         f"split by the records each job used",
         *(f"  {label}: {eth(amount)}" for label, amount in sorted(contributors.items())),
