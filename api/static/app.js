@@ -173,7 +173,12 @@ function amount(value, token) {
 }
 
 function date(seconds) {
-  return new Date(Number(seconds) * 1000).toISOString().slice(0, 16).replace("T", " ");
+  const ms = Number(seconds) * 1000;
+  // Dates past JavaScript's range (e.g. a uint64 "forever") cannot be shown as dates.
+  if (!Number.isFinite(ms) || ms > 8.64e15) {
+    return "no end";
+  }
+  return new Date(ms).toISOString().slice(0, 16).replace("T", " ");
 }
 
 // ------------------------------------------------------------------ tabs

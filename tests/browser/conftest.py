@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import uvicorn
 from eth_utils.crypto import keccak
-from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
 from web3 import Web3
 
 from api.app import create_app
@@ -50,6 +50,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
+#: The machine is shared: give the page time.
+expect.set_options(timeout=10_000)
 #: Seed of the relayer's key (the service's executor key), used by nothing else here.
 RELAYER_SEED = "console:relayer"
 
