@@ -119,6 +119,16 @@ def test_owner_signs_in_grants_and_revokes(
         other = grants.functions.grantId(grant_as_tuple(grant)).call()
         assert grants.functions.stateOf(other).call()[STATUS] == ACTIVE
     console.shot("revoked")
+
+    # A reload keeps the session (HttpOnly cookie): connecting restores it without signing.
+    page.reload()
+    page.get_by_role("button", name="Connect wallet").click()
+    expect(page.locator("#wallet-state")).to_have_text(
+        f"Signed in as {owner.address} (chain 31337)"
+    )
+    assert console.wallet.calls.count("personal_sign") == 1
+    expect(page.locator("#status")).to_have_text("Session restored.")
+    assert page.evaluate("document.cookie") == ""  # the session is not readable by scripts
     console.assert_clean()
 
 
