@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
+import requests
 from eth_account import Account
 from eth_account.messages import _hash_eip191_message, encode_defunct
 from eth_keys.exceptions import BadSignature
@@ -27,8 +28,8 @@ from eth_utils.exceptions import ValidationError
 from web3 import Web3
 
 from api.errors import ApiError
-from ledger.chain.client import call
-from ledger.errors import ContractRevert
+from ledger.chain.client import call, endpoint_of
+from ledger.errors import ContractRevert, RpcUnavailableError
 from ledger.rights.signatures import ERC1271_MAGIC
 
 __all__ = [
@@ -345,7 +346,11 @@ def _signature_bytes(value: str) -> bytes:
 
 def _signed_by(w3: Web3, text: str, signature: bytes, address: str) -> bool:
     account = to_checksum_address(address)
-    if w3.eth.get_code(account):
+    try:
+        code = w3.eth.get_code(account)
+    except (requests.RequestException, OSError) as exc:
+        raise RpcUnavailableError(endpoint_of(w3), type(exc).__name__) from None
+    if code:
         digest = _hash_eip191_message(encode_defunct(text=text))
         wallet = w3.eth.contract(address=account, abi=_ERC1271_ABI)
         try:

@@ -54,6 +54,8 @@ class ApiOptions:
         follow_index: Run the indexer in a background thread while the app runs.
         index_interval: Seconds between index runs when following.
         static_dir: Where the web console's files are; served at ``/`` if it exists.
+        threads: Worker threads for the (synchronous) routes; fewer threads contend less for
+            the GIL, more wait better on slow RPCs.
     """
 
     domain: str | None = None
@@ -63,6 +65,7 @@ class ApiOptions:
     follow_index: bool = False
     index_interval: float = 1.0
     static_dir: str | None = None
+    threads: int = 40
 
 
 @dataclass

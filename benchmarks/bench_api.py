@@ -169,6 +169,7 @@ def sign_in(base: str, key: str) -> str:
 
 async def load(base: str, clients: int, duration: float, targets: dict[str, Any]) -> dict[str, Any]:
     latencies: list[float] = []
+    by_kind: dict[str, list[float]] = {}
     errors: dict[str, int] = {}
     counts: dict[str, int] = {}
     headers = {"Authorization": f"Bearer {targets['token']}"}
@@ -194,6 +195,7 @@ async def load(base: str, clients: int, duration: float, targets: dict[str, Any]
             except httpx.HTTPError as exc:
                 ok, label = False, type(exc).__name__
             latencies.append(time.perf_counter() - started)
+            by_kind.setdefault(name, []).append(latencies[-1])
             counts[name] = counts.get(name, 0) + 1
             if not ok:
                 errors[f"{name}:{label}"] = errors.get(f"{name}:{label}", 0) + 1
@@ -214,6 +216,9 @@ async def load(base: str, clients: int, duration: float, targets: dict[str, Any]
             "mean": round(1000 * statistics.fmean(ordered), 2) if ordered else None,
         },
         "by_request": counts,
+        "p50_ms_by_request": {
+            k: round(1000 * percentile(sorted(v), 0.5), 2) for k, v in sorted(by_kind.items())
+        },
         "errors": sum(errors.values()),
         "error_kinds": errors,
     }
