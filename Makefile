@@ -13,7 +13,7 @@ APT_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-gas run clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-gas run demo clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -98,6 +98,9 @@ run: setup ## Run the product on embedded defaults: chain up, contracts deployed
 	@echo "Chain and contracts are up; following the chain into the index (Ctrl-C stops it,"
 	@echo "the chain keeps running: stop it with $(VENV)/bin/ledger chain down)."
 	$(VENV)/bin/ledger index --follow
+
+demo: setup ## Play the whole story (ingest, register, grant, pay, compute, verify, settle, claim) on a chain of its own
+	$(VENV)/bin/ledger demo
 
 clean: ## Remove build outputs (keeps .venv and node_modules)
 	rm -rf out cache crytic-export .pytest_cache .mypy_cache .ruff_cache

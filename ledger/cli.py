@@ -25,6 +25,7 @@ from ledger.chain.deploy import manifest_path
 from ledger.chain.embedded import ChainStatus, EmbeddedChain
 from ledger.chain.sender import SendPolicy, TxSender
 from ledger.compute.cli import algorithm_app
+from ledger.demo.cli import install as install_demo
 from ledger.errors import LedgerError
 from ledger.indexer.cli import index_command
 from ledger.jobs.cli import install as install_jobs
@@ -51,6 +52,7 @@ install_registry(dataset_app)
 install_jobs(app)
 install_provenance(app)
 install_settlement(app)
+install_demo(app)
 
 _console = Console()
 _err_console = Console(stderr=True)
