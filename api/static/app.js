@@ -74,7 +74,14 @@ function showError(error, fields = {}) {
     field = error.field;
   } else if (error instanceof WalletError) {
     title = "Wallet";
-    code = error.code === 4001 ? "user_rejected" : `wallet_${error.code}`;
+    if (typeof error.code === "number") {
+      code = error.code === 4001 ? "user_rejected" : `wallet_${error.code}`;
+    } else {
+      code = error.code;
+    }
+  } else if (error instanceof StepError) {
+    title = "Not done yet";
+    code = error.code;
   } else if (error instanceof InputError) {
     title = "Check the form";
     code = "invalid_input";
@@ -104,6 +111,15 @@ function inputFor(field, fields) {
   const name = field.replace(/^typed_data\.message\./, "");
   const id = fields[name] ?? fields[field];
   return id ? document.getElementById(id) : null;
+}
+
+/** A step that could not finish (e.g. the index lags behind the chain). */
+class StepError extends Error {
+  constructor(code, message) {
+    super(message);
+    this.name = "StepError";
+    this.code = code;
+  }
 }
 
 class InputError extends Error {
@@ -235,7 +251,7 @@ function renderSession() {
 async function connect() {
   const accounts = await request("eth_requestAccounts");
   if (!Array.isArray(accounts) || accounts.length === 0) {
-    throw new WalletError(-1, "the wallet gave no account");
+    throw new WalletError("no_account", "the wallet gave no account");
   }
   state.account = accounts[0];
   state.chainId = Number.parseInt(await request("eth_chainId"), 16);
@@ -260,7 +276,7 @@ async function signIn() {
   const nonce = await api("GET", `/v1/auth/nonce${query({ address: state.account })}`);
   if (nonce.chain_id !== state.chainId) {
     throw new WalletError(
-      -1,
+      "wrong_chain",
       `the wallet is on chain ${state.chainId} but the service is on chain ${nonce.chain_id}; ` +
         "switch networks in the wallet",
     );
@@ -408,7 +424,10 @@ async function createGrant() {
   }
   const price = parseUnits($("grant-price").value, 18);
   if (price === null) {
-    throw new InputError("pricePerUse", "price per use: a decimal number of ETH, at most 18 decimals");
+    throw new InputError(
+      "pricePerUse",
+      "price per use: a decimal number of ETH, at most 18 decimals",
+    );
   }
   const now = await chainTime();
   const terms = {
@@ -452,7 +471,10 @@ async function untilIndexed(reload, done, timeoutMs = 20000) {
       return;
     }
     if (Date.now() > deadline) {
-      throw new WalletError(-1, "the transaction is on chain but the index has not caught up yet; refresh later");
+      throw new StepError(
+        "index_behind",
+        "the transaction is on chain but the service's index has not caught up yet; refresh later",
+      );
     }
     await sleep(500);
   }
@@ -511,7 +533,10 @@ async function revokeGrant(grantId) {
   const prepared = await api("POST", `/v1/grants/${grantId}/revoke`);
   const tx = prepared.tx;
   if (Number(tx.chainId) !== state.chainId) {
-    throw new WalletError(-1, `the revocation is for chain ${tx.chainId}; switch the wallet to it`);
+    throw new WalletError(
+      "wrong_chain",
+      `the revocation is for chain ${tx.chainId}; switch the wallet to it`,
+    );
   }
   setStatus("Send the revocation from your wallet…");
   const hash = await request("eth_sendTransaction", [
@@ -666,12 +691,15 @@ async function claimTransaction(found) {
   const epochs = await api("GET", `/v1/settlement/epochs${query({ token: found.token })}`);
   const epoch = epochs.epochs.find((e) => e.epoch === found.epoch);
   if (!epoch || !epoch.tx_hash) {
-    throw new WalletError(-1, `epoch ${found.epoch} has no publication transaction yet`);
+    throw new StepError(
+      "epoch_unpublished",
+      `epoch ${found.epoch} has no publication transaction yet`,
+    );
   }
   // The RevenueVault is the contract the epoch's root was published to.
   const published = await request("eth_getTransactionByHash", [epoch.tx_hash]);
   if (!published || !ADDRESS.test(published.to ?? "")) {
-    throw new WalletError(-1, "the wallet's node does not know the epoch's publication");
+    throw new WalletError("tx_unknown", "the wallet's node does not know the epoch's publication");
   }
   return {
     from: found.account,

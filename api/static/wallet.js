@@ -1,6 +1,8 @@
 // The browser wallet (EIP-1193 `window.ethereum`) and the few encodings the console needs:
 // UTF-8 to hex for personal_sign, decimal units, and the calldata of RevenueVault.claim.
 
+// `code` is the wallet's EIP-1193 number (4001: rejected by the user), or a string naming what
+// the console found wrong with the wallet's answer.
 export class WalletError extends Error {
   constructor(code, message) {
     super(message);
@@ -12,7 +14,7 @@ export class WalletError extends Error {
     if (error instanceof WalletError) {
       return error;
     }
-    const code = typeof error?.code === "number" ? error.code : -1;
+    const code = typeof error?.code === "number" ? error.code : "wallet_error";
     if (code === 4001) {
       return new WalletError(code, "the request was rejected in the wallet");
     }
@@ -28,7 +30,10 @@ export class WalletError extends Error {
 export function provider() {
   const ethereum = globalThis.ethereum;
   if (!ethereum || typeof ethereum.request !== "function") {
-    throw new WalletError(-1, "no browser wallet found (window.ethereum); install or unlock one");
+    throw new WalletError(
+      "no_wallet",
+      "no browser wallet found (window.ethereum); install or unlock one",
+    );
   }
   return ethereum;
 }
@@ -92,7 +97,7 @@ export function quantity(amount) {
 function word(hex) {
   const body = hex.replace(/^0x/, "").toLowerCase();
   if (!/^[0-9a-f]*$/.test(body) || body.length > 64) {
-    throw new WalletError(-1, "cannot encode a value wider than 32 bytes");
+    throw new WalletError("encoding", "cannot encode a value wider than 32 bytes");
   }
   return body.padStart(64, "0");
 }
@@ -121,11 +126,14 @@ export async function waitForReceipt(hash, { timeoutMs = 60000, intervalMs = 500
     const receipt = await request("eth_getTransactionReceipt", [hash]);
     if (receipt) {
       if (receipt.status !== "0x1") {
-        throw new WalletError(-1, `transaction ${hash} reverted on chain`);
+        throw new WalletError("tx_reverted", `transaction ${hash} reverted on chain`);
       }
       return receipt;
     }
     await sleep(intervalMs);
   }
-  throw new WalletError(-1, `transaction ${hash} was not mined within ${timeoutMs / 1000} s`);
+  throw new WalletError(
+    "tx_not_mined",
+    `transaction ${hash} was not mined within ${timeoutMs / 1000} s`,
+  );
 }
