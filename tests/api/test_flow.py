@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from eth_account import Account
 from web3 import Web3
 
 from ledger.chain.anvil import Anvil
+from ledger.chain.sender import TxSender
+from ledger.settlement.service import ETH, Settlement
+from ledger.settlement.vaults import VaultIndex
 from tests.api.world import (
     CONSUMER_KEY,
+    EXECUTOR_KEY,
     OTHER_KEY,
     OWNER_KEY,
     ApiWorld,
@@ -270,14 +276,60 @@ def test_revoke_returns_the_wallet_transaction(flow: Flow) -> None:
     assert (again.status_code, again.json()["error"]["code"]) == (409, "already_revoked")
 
 
-def test_settlement_routes(flow: Flow) -> None:
+def _settle(flow: Flow) -> None:
+    """Give the compute dataset a contributor table (contributor 1 paid to OTHER), then settle
+    ETH revenue as the operator (the executor key holds SETTLER_ROLE after deploy)."""
+    world = flow.api.world
+    directory = world.data_dir / "vault" / OWNER / "datasets" / "alpha" / "v1"
+    contributors = [f"0x{i:064x}" for i in (1, 2, 3)]
+    table = pa.table(
+        {
+            "contributor_id": contributors,
+            "kind": ["patient"] * 3,
+            "payout": [OTHER, "", ""],
+            "rows": [20, 20, 20],
+        }
+    )
+    pq.write_table(table, directory / "contributors.parquet")
+    service = Settlement(
+        world.w3,
+        world.chain.deployment,
+        world.engine,
+        vaults=VaultIndex(world.data_dir),
+        out_dir=world.data_dir / "settlement",
+        sender=TxSender(world.w3, EXECUTOR_KEY),
+    )
+    world.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    flow.api.index()
+    (outcome,) = service.run(ETH)
+    assert outcome.sent
+
+
+def test_settlement_entitlements_reports_and_charts(flow: Flow) -> None:
     client = flow.api.client
-    epochs = client.get("/v1/settlement/epochs").json()
-    assert epochs["epochs"] == []
-    own = client.get(f"/v1/settlement/entitlements/{OTHER}", headers=flow.other)
-    assert (own.status_code, own.json()["error"]["code"]) == (404, "no_entitlement")
+    assert client.get("/v1/settlement/epochs").json()["epochs"] == []
+    missing = client.get(f"/v1/settlement/entitlements/{OTHER}", headers=flow.other)
+    assert (missing.status_code, missing.json()["error"]["code"]) == (404, "no_entitlement")
     report = client.get("/v1/settlement/epochs/1/report", headers=flow.other)
     assert (report.status_code, report.json()["error"]["code"]) == (404, "unknown_epoch")
+    _settle(flow)
+    (epoch,) = client.get("/v1/settlement/epochs").json()["epochs"]
+    assert (epoch["epoch"], epoch["status"]) == (1, "published")
+    assert "top_accounts" not in epoch
+    mine = client.get(f"/v1/settlement/entitlements/{OWNER}", headers=flow.owner).json()
+    assert mine["account"] == OWNER and int(mine["cumulative"]) > 0 and mine["proof"]
+    theirs = client.get(f"/v1/settlement/entitlements/{OTHER}", headers=flow.other).json()
+    assert int(theirs["cumulative"]) > 0 and theirs["claimable"] == theirs["cumulative"]
+    none = client.get(f"/v1/settlement/entitlements/{CONSUMER}", headers=flow.consumer)
+    assert none.json()["error"]["code"] == "no_entitlement"
+    seen = client.get("/v1/settlement/epochs/1/report", headers=flow.other).json()
+    assert [a["account"] for a in seen["top_accounts"]] == [OTHER]
+    assert seen["top_contributors"] == []
+    operator = flow.api.login(EXECUTOR_KEY)
+    full = client.get("/v1/settlement/epochs/1/report", headers=operator).json()
+    assert {a["account"] for a in full["top_accounts"]} == {OWNER, OTHER}
+    chart = client.get("/v1/settlement/epochs/1/chart.png", headers=operator)
+    assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
 
 
 CROSS_ACCOUNT = [
