@@ -10,6 +10,7 @@ of the dataset removes (under the dataset's lock).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -78,6 +79,7 @@ def ingest(
         previous_version = vault.latest_version(name)
         version = (previous_version or 0) + 1
         staging = dataset_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+        failed = False
         try:
             manifest = _ingest_into(
                 staging,
@@ -101,8 +103,15 @@ def ingest(
             os.rename(staging, vault.version_dir(name, version))
             _fsync_dir(dataset_dir)
         except BaseException:
+            failed = True
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            if failed and not vault.versions(name):
+                # A failed first version leaves no dataset directory behind either.
+                (dataset_dir / ".lock").unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    dataset_dir.rmdir()
     return manifest
 
 
