@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from eth_account import Account
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -28,6 +29,7 @@ from ledger.registry.catalog import (
     dataset_detail,
     search_datasets,
 )
+from ledger.registry.executors import set_executor
 from ledger.registry.metadata import MetadataDocument
 from ledger.registry.register import (
     DEFAULT_OWNER_SHARE_BPS,
@@ -48,11 +50,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 
 def install(app: typer.Typer) -> None:
-    """Add ``register``, ``version``, ``search`` and ``show`` to the ``dataset`` group `app`."""
+    """Add ``register``, ``version``, ``executor``, ``search`` and ``show`` to the ``dataset``
+    group `app`."""
     app.command("register")(register_command)
     app.command("version")(version_command)
     app.command("search")(search_command)
     app.command("show")(show_command)
+    app.command("executor")(executor_command)
 
 
 def register_command(
@@ -106,6 +110,32 @@ def version_command(
         typer.echo(json.dumps(_plain(results)))
         return
     _print_results(results)
+
+
+def executor_command(
+    dataset_id: Annotated[int, typer.Argument(help="Dataset id on chain.", min=1)],
+    executor: Annotated[
+        str | None,
+        typer.Argument(help="Executor address (default: this service's, LEDGER_EXECUTOR_KEY)."),
+    ] = None,
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Disallow the executor instead of allowing it.")
+    ] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Allow an executor (a compute service's key) to record jobs on a dataset you own, or
+    disallow it with --revoke; nothing is sent when the chain already says so."""
+    settings = get_settings()
+    if executor is None:
+        executor = Account.from_key(settings.resolved_executor_key()).address
+    with open_registry(settings) as ctx:
+        approval = set_executor(ctx, dataset_id, executor, allowed=not revoke)
+    if as_json:
+        typer.echo(json.dumps(_plain(approval)))
+        return
+    verb = "allowed" if approval.allowed else "disallowed"
+    sent = f"tx {approval.tx_hash}" if approval.tx_hash else "already so; nothing sent"
+    _console.print(f"executor {approval.executor} {verb} on dataset {approval.dataset_id} ({sent})")
 
 
 def search_command(

@@ -24,8 +24,10 @@ __all__ = [
     "DatasetNotFoundError",
     "ManifestError",
     "MetadataError",
+    "NotOwnerError",
     "OwnerShareError",
     "RegistrationStateError",
+    "RegistryArgumentError",
     "RegistryError",
     "VersionSequenceError",
 ]
@@ -114,3 +116,25 @@ class CatalogQueryError(RegistryError, ValueError):
         self.field = field
         self.rule = rule
         super().__init__(f"catalog search {field}: {rule}")
+
+
+class NotOwnerError(RegistryError, PermissionError):
+    """Raised when the owner key's account does not own the dataset it acts on."""
+
+    def __init__(self, dataset_id: int, owner: str, caller: str) -> None:
+        self.dataset_id = dataset_id
+        self.owner = owner
+        self.caller = caller
+        super().__init__(
+            f"dataset {dataset_id} is owned by {owner}, not by {caller}: "
+            "set LEDGER_OWNER_KEY to the owner's key"
+        )
+
+
+class RegistryArgumentError(RegistryError, ValueError):
+    """Raised when an argument of a registry operation breaks a rule; names the field."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")

@@ -15,7 +15,7 @@ import pytest
 from eth_account import Account
 
 from ledger.chain.client import connect
-from ledger.chain.deploy import deploy
+from ledger.chain.deploy import contracts_of, deploy
 from ledger.chain.embedded import EmbeddedChain
 from ledger.chain.sender import TxSender
 from ledger.cli import main
@@ -135,3 +135,30 @@ def test_register_version_search_show(
     for value in [*export["patient_id"].astype(str), *export["record_id"].astype(str)]:
         assert value not in outputs
     assert "patient_id" not in outputs and "record_id" not in outputs
+
+    # The owner allows the service's executor (LEDGER_EXECUTOR_KEY: anvil account 0), once.
+    registry = contracts_of(w3, deployment)["DataRegistry"]
+    executor = Account.from_key(ANVIL_DEV_KEYS[0]).address
+    dataset_id = str(first["dataset_id"])
+    allowed = json.loads(in_process(monkeypatch, capsys, env, "executor", dataset_id, "--json"))
+    assert allowed["allowed"] is True and allowed["tx_hash"].startswith("0x")
+    assert registry.functions.isExecutor(first["dataset_id"], executor).call() is True
+    again_allowed = json.loads(
+        in_process(monkeypatch, capsys, env, "executor", dataset_id, "--json")
+    )
+    assert again_allowed == allowed | {"tx_hash": None}
+    revoked = json.loads(
+        in_process(monkeypatch, capsys, env, "executor", dataset_id, "--revoke", "--json")
+    )
+    assert revoked["allowed"] is False and revoked["tx_hash"].startswith("0x")
+    assert registry.functions.isExecutor(first["dataset_id"], executor).call() is False
+    bad = dataset(env, "executor", dataset_id, "0x1234", ok=False)
+    assert "executor: must be a non-zero 0x-prefixed 20-byte address" in bad.stderr
+    # Someone else's key cannot approve executors on the owner's dataset; nothing is sent.
+    stranger = env | {"LEDGER_OWNER_KEY": ANVIL_DEV_KEYS[2]}
+    nonce = w3.eth.get_transaction_count(Account.from_key(ANVIL_DEV_KEYS[2]).address)
+    refused = dataset(stranger, "executor", dataset_id, ok=False)
+    assert f"dataset {dataset_id} is owned by {owner}" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    assert w3.eth.get_transaction_count(Account.from_key(ANVIL_DEV_KEYS[2]).address) == nonce
+    assert registry.functions.isExecutor(first["dataset_id"], executor).call() is False
