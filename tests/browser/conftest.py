@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +22,20 @@ import pytest
 import uvicorn
 from eth_utils.crypto import keccak
 from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from sqlalchemy import Engine
 from web3 import Web3
+from web3.logs import DISCARD
 
 from api.app import create_app
 from api.deps import ApiOptions, Services
 from ledger.chain.anvil import Anvil
 from ledger.chain.sender import TxSender
+from ledger.registry.documents import store_document
+from ledger.registry.metadata import MetadataDocument, PublicColumn, TemporalCoverage
 from ledger.settings import ANVIL_DEV_KEYS, load_settings
 from ledger.settlement import ETH, Settlement, VaultIndex
 from tests.browser.wallet import TestWallet
-from tests.integration.chain import local_account
+from tests.integration.chain import local_account, transact
 from tests.integration.indexing import deploy_for_index, open_index
 from tests.integration.test_settlement import World, build_world, expected_entitlements, write_vault
 
@@ -70,11 +75,49 @@ class ConsoleWorld:
     world: World
     due: dict[str, int]
     services: Services
+    catalogued: tuple[int, MetadataDocument]
 
     @property
     def w3(self) -> Web3:
         """web3 on the world's anvil."""
         return self.world.w3
+
+
+#: A third dataset of the world's owner, with a catalog document (the others have none).
+DOCUMENT = MetadataDocument(
+    name="oncology-c",
+    version=1,
+    title="Breast cancer cohort, hospital C",
+    description="De-identified tumour measurements (browser test).",
+    keywords=["oncology"],
+    license="CC-BY-4.0",
+    publisher="Hospital C",
+    temporal_coverage=TemporalCoverage(start=date(2021, 1, 1), end=date(2024, 12, 31)),
+    record_count=190,
+    contributor_count=20,
+    columns=[PublicColumn(name="age", type="integer", unit="years")],
+    schema_hash="0x" + keccak(text="console:schema").hex(),
+    commitment="0x" + keccak(text="console:rows").hex(),
+    previous_commitment=None,
+)
+
+
+def _register_catalogued(world: World, engine: Engine) -> tuple[int, MetadataDocument]:
+    """Register `DOCUMENT`'s dataset for the world's owner and store the document."""
+    version = (
+        keccak(text="console:rows"),
+        keccak(text="console:contributors"),
+        keccak(text="console:schema"),
+        bytes.fromhex(DOCUMENT.hash[2:]),
+    )
+    registry = world.ledger.registry
+    receipt = transact(
+        registry.functions.register(version, 7000, DOCUMENT.uri), world.owner.address
+    )
+    (event,) = registry.events.DatasetRegistered().process_receipt(receipt, DISCARD)
+    dataset_id = int(event["args"]["datasetId"])
+    store_document(engine, DOCUMENT, dataset_id=dataset_id, version=1)
+    return dataset_id, DOCUMENT
 
 
 class _Server(uvicorn.Server):
@@ -94,6 +137,7 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleW
         world = build_world(w3, deployment, contracts)
         write_vault(data_dir, world)
         indexer, engine = open_index(w3, deployment, database_url)
+        catalogued = _register_catalogued(world, engine)
         indexer.run_once()
         settlement = Settlement(
             w3,
@@ -124,7 +168,9 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleW
             assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
             time.sleep(0.05)
         try:
-            yield ConsoleWorld(f"http://127.0.0.1:{port}", world, due, app.state.services)
+            yield ConsoleWorld(
+                f"http://127.0.0.1:{port}", world, due, app.state.services, catalogued
+            )
         finally:
             server.should_exit = True
             thread.join(timeout=15)

@@ -56,9 +56,21 @@ def test_owner_signs_in_grants_and_revokes(
     sign_in(console, owner.address)
     assert console.wallet.calls.count("personal_sign") == 1
     rows = page.locator("#datasets-table tbody tr")
-    expect(rows).to_have_count(len(world.datasets))
+    catalogued, document = console_world.catalogued
+    expect(rows).to_have_count(len(world.datasets) + 1)
     shown = rows.evaluate_all("rows => rows.map(r => Number(r.dataset.datasetId))")
-    assert sorted(shown) == sorted(world.datasets.values())
+    assert sorted(shown) == sorted([*world.datasets.values(), catalogued])
+    cells = page.locator(f"#datasets-table tr[data-dataset-id='{catalogued}'] td")
+    expect(cells).to_have_text(
+        [
+            str(catalogued),
+            document.title,
+            "1",
+            str(document.record_count),
+            document.license,
+            "Grant access",
+        ]
+    )
     given = page.locator("#grants-given tbody tr")
     expect(given).to_have_count(len(world.grants))  # the world's two direct grants
     console.shot("signed-in")
@@ -409,7 +421,7 @@ def test_markup_is_accessible_and_runs_under_a_strict_csp(
 
     # Switching accounts in the wallet ends the console's session state.
     sign_in(console, world.owner.address)
-    expect(page.locator("#datasets-table tbody tr")).to_have_count(len(world.datasets))
+    expect(page.locator("#datasets-table tbody tr")).to_have_count(len(world.datasets) + 1)
     page.evaluate("a => window.ethereum.emit('accountsChanged', [a])", world.consumer)
     expect(page.locator("#wallet-state")).to_contain_text("not signed in")
     expect(page.locator("#status")).to_contain_text("sign in again")
