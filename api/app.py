@@ -17,7 +17,7 @@ import ledger
 from api.deps import ApiOptions, Services, open_services
 from api.errors import install_handlers
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
-from api.routes import auth, datasets, grants, health, jobs, provenance, settlement
+from api.routes import algorithms, auth, datasets, grants, health, jobs, provenance, settlement
 from api.schemas import ErrorResponse
 from ledger.errors import LedgerError
 from ledger.indexer.service import Indexer, IndexerOptions
@@ -78,7 +78,7 @@ def create_app(
     app.state.services = services
     app.state.metrics = Metrics()
     install_handlers(app)
-    for module in (auth, datasets, grants, jobs, provenance, settlement, health):
+    for module in (auth, algorithms, datasets, grants, jobs, provenance, settlement, health):
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

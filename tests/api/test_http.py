@@ -52,6 +52,16 @@ def test_validation_errors_are_json_and_name_the_field(api: ApiWorld) -> None:
     assert response.status_code == 422 and _error(response)["field"] == "key"
 
 
+def test_algorithm_catalog(api: ApiWorld) -> None:
+    items = api.client.get("/v1/algorithms").json()["items"]
+    names = {item["name"]: item for item in items}
+    assert "dp_mean" in names and names["dp_mean"]["hash"].startswith("0x")
+    one = api.client.get(f"/v1/algorithms/{names['dp_mean']['hash']}").json()
+    assert one["name"] == "dp_mean" and "properties" in one["parameters"]
+    missing = api.client.get("/v1/algorithms/nope")
+    assert missing.status_code == 404 and _error(missing)["code"] == "unknown_algorithm"
+
+
 def test_unknown_route_and_method_are_json(api: ApiWorld) -> None:
     response = api.client.get("/v1/nothing")
     assert response.status_code == 404 and _error(response)["code"] == "not_found"
