@@ -28,6 +28,7 @@ const state = {
   chainId: null, // the wallet's chain, as a number
   address: null, // the signed-in address (checksummed, from the API)
   datasets: [],
+  received: [], // grants naming the signed-in address as grantee
   jobs: new Map(), // job id -> last status
   jobTimer: null,
   busy: 0,
@@ -109,7 +110,8 @@ function showError(error, fields = {}) {
 
 function inputFor(field, fields) {
   const name = field.replace(/^typed_data\.message\./, "");
-  const id = fields[name] ?? fields[field];
+  const head = name.split(/[.[]/)[0];
+  const id = fields[name] ?? fields[field] ?? fields[head];
   return id ? document.getElementById(id) : null;
 }
 
@@ -297,6 +299,9 @@ function forget() {
     $(id).querySelector("tbody").replaceChildren();
   }
   $("grant-dataset").replaceChildren();
+  $("run-grant").replaceChildren();
+  state.received = [];
+  $("job-result").hidden = true;
   $("entitlement").hidden = true;
   $("grant-result").hidden = true;
   renderSession();
@@ -516,34 +521,65 @@ async function loadGrants() {
   }
   const receivedBody = $("grants-received").querySelector("tbody");
   receivedBody.replaceChildren();
+  state.received = received.items;
+  const select = $("run-grant");
+  const chosen = select.value;
+  select.replaceChildren();
   for (const grant of received.items) {
     const row = document.createElement("tr");
     row.dataset.grantId = grant.grant_id.toLowerCase();
+    row.dataset.status = grant.status;
     cell(row, code(grant.grant_id));
     cell(row, grant.terms.datasetId);
     cell(row, code(grant.terms.grantor));
     cell(row, grant.status, `status ${grant.status}`);
     cell(row, `${grant.uses} / ${grant.terms.maxUses}`);
     cell(row, date(grant.terms.validUntil));
+    const actions = cell(row, "");
+    if (grant.status === "active") {
+      const option = document.createElement("option");
+      option.value = grant.grant_id;
+      option.textContent =
+        `${short(grant.grant_id)}: dataset ${grant.terms.datasetId}, ` +
+        `${amount(grant.terms.pricePerUse, grant.terms.paymentToken)} per use`;
+      select.append(option);
+      const run = button(
+        "Run a job",
+        () => {
+          select.value = grant.grant_id;
+          selectTab($("tab-jobs"));
+          $("run-algorithm").focus();
+        },
+        "secondary small",
+      );
+      run.setAttribute("aria-label", `Run a job under grant ${short(grant.grant_id)}`);
+      actions.append(run);
+    }
     receivedBody.append(row);
   }
+  if (chosen) {
+    select.value = chosen;
+  }
+}
+
+/** Send a transaction the API prepared from the wallet and wait until it is mined. */
+async function sendAndWait(tx, what) {
+  if (tx.chainId !== undefined && Number(tx.chainId) !== state.chainId) {
+    const rule = `the ${what} is for chain ${tx.chainId}; switch the wallet to it`;
+    throw new WalletError("wrong_chain", rule);
+  }
+  setStatus(`Send the ${what} from your wallet…`);
+  const hash = await request("eth_sendTransaction", [
+    { from: tx.from ?? state.address, to: tx.to, data: tx.data, value: quantity(tx.value ?? "0") },
+  ]);
+  setStatus(`The ${what} is sent (${short(hash)}); waiting for it to be mined…`);
+  await waitForReceipt(hash);
+  return hash;
 }
 
 async function revokeGrant(grantId) {
   const prepared = await api("POST", `/v1/grants/${grantId}/revoke`);
-  const tx = prepared.tx;
-  if (Number(tx.chainId) !== state.chainId) {
-    throw new WalletError(
-      "wrong_chain",
-      `the revocation is for chain ${tx.chainId}; switch the wallet to it`,
-    );
-  }
-  setStatus("Send the revocation from your wallet…");
-  const hash = await request("eth_sendTransaction", [
-    { from: tx.from, to: tx.to, data: tx.data, value: quantity(tx.value) },
-  ]);
-  setStatus(`Revocation sent (${short(hash)}); waiting for it to be mined…`);
-  await waitForReceipt(hash);
+  await sendAndWait(prepared.tx, "revocation");
   await untilIndexed(
     () => loadGrants(),
     () => findGrantRow(grantId)?.dataset.status === "revoked",
@@ -565,6 +601,11 @@ function renderJobs() {
     cell(row, job.reason ? `${job.reason}${job.detail ? `: ${job.detail}` : ""}` : "");
     cell(row, job.updated_at ?? "");
     const actions = cell(row, "");
+    if (job.result_available) {
+      actions.append(
+        button("Result", () => act("Loading the result", () => showResult(jobId)), "small"),
+      );
+    }
     actions.append(
       button(
         "Provenance",
@@ -578,6 +619,60 @@ function renderJobs() {
     );
     body.append(row);
   }
+}
+
+const RUN_FIELDS = {
+  grants: "run-grant",
+  datasets: "run-grant",
+  algorithm: "run-algorithm",
+  params: "run-params",
+};
+
+async function runJob() {
+  requireSession();
+  const grant = state.received.find((g) => g.grant_id === $("run-grant").value);
+  if (!grant) {
+    throw new InputError("grants", "grant: choose an active grant you received");
+  }
+  let params;
+  try {
+    params = JSON.parse($("run-params").value);
+  } catch {
+    params = null;
+  }
+  if (params === null || typeof params !== "object" || Array.isArray(params)) {
+    throw new InputError("params", "parameters: a JSON object, e.g. {\"column\": \"age\"}");
+  }
+  const created = await api("POST", "/v1/jobs", {
+    grants: [grant.terms],
+    algorithm: $("run-algorithm").value.trim(),
+    params,
+    datasets: [{ datasetId: grant.terms.datasetId }],
+  });
+  // Each payment is its escrow transaction, after an ERC-20 approval if the token needs one.
+  const escrows = [];
+  for (const payment of created.payments) {
+    let last = null;
+    for (const tx of payment.transactions) {
+      last = await sendAndWait(tx, `payment of ${amount(payment.amount, payment.token)}`);
+    }
+    escrows.push(last);
+  }
+  if (escrows.length > 0) {
+    await api("POST", `/v1/jobs/${created.job_id}/payments`, { tx_hashes: escrows });
+  }
+  await followJob(created.job_id);
+}
+
+async function showResult(jobId) {
+  const found = await api("GET", `/v1/jobs/${jobId}/result`);
+  $("job-result-id").textContent = found.job_id;
+  $("job-result-hash").textContent = found.result_hash;
+  $("job-result-receipt").textContent = found.receipt_hash ?? "";
+  $("job-result-tx").textContent = found.record_tx ?? "";
+  $("job-result-json").textContent = JSON.stringify(found.result, null, 2);
+  $("job-result").hidden = false;
+  setStatus(`Result of job ${short(found.job_id)} shown.`);
 }
 
 async function followJob(jobId) {
@@ -715,12 +810,7 @@ async function claim() {
     throw new InputError("token", "show the entitlement first");
   }
   const tx = await claimTransaction(entitlement);
-  setStatus("Send the claim from your wallet…");
-  const hash = await request("eth_sendTransaction", [
-    { from: state.address, to: tx.to, data: tx.data, value: quantity(tx.value ?? "0") },
-  ]);
-  setStatus(`Claim sent (${short(hash)}); waiting for it to be mined…`);
-  await waitForReceipt(hash);
+  const hash = await sendAndWait({ ...tx, from: state.address }, "claim");
   $("claim-tx").textContent = hash;
   $("claim-result").hidden = false;
   await showEntitlement();
@@ -740,6 +830,10 @@ function wire() {
   $("grant-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act("Creating the grant", createGrant, GRANT_FIELDS);
+  });
+  $("run-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("Creating the job", runJob, RUN_FIELDS);
   });
   $("job-form").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -81,7 +81,7 @@ def test_owner_signs_in_grants_and_revokes(
     expect(page.get_by_role("tab", name="Grants")).to_have_attribute("aria-selected", "true")
     expect(page.get_by_label("Dataset", exact=True)).to_have_value(str(dataset_id))
     page.get_by_label("Grantee address", exact=True).fill(world.consumer)
-    page.get_by_label("Algorithm", exact=True).fill("dp_mean")
+    page.locator("#grant-form").get_by_label("Algorithm", exact=True).fill("dp_mean")
     page.get_by_label("Purpose", exact=True).fill("research.oncology")
     page.get_by_label("Valid for (days)", exact=True).fill("10")
     page.get_by_label("Maximum uses", exact=True).fill("7")
@@ -226,7 +226,7 @@ def test_consumer_follows_a_job_and_browses_its_lineage(
 
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_label("Job id", exact=True).fill(job_id)
-    page.get_by_role("button", name="Follow").click()
+    page.get_by_role("button", name="Follow", exact=True).click()
     row = page.locator(f"#jobs-table tr[data-job-id='{job_id}']")
     expect(row).to_have_attribute("data-status", "awaiting_payment")
     console.shot("job-awaiting-payment")
@@ -346,7 +346,7 @@ def test_errors_show_the_api_code_message_and_field(
     # Another account's job: the API's 404 or 403 code is shown as is.
     page.get_by_role("tab", name="Jobs").click()
     page.get_by_label("Job id", exact=True).fill("0x" + "ab" * 32)
-    page.get_by_role("button", name="Follow").click()
+    page.get_by_role("button", name="Follow", exact=True).click()
     expect(page.locator("#error-code")).to_have_text("job_not_found")
     expect(page.locator("#jobs-table tbody tr")).to_have_count(0)
     console.shot("job-not-found")
