@@ -13,7 +13,7 @@ APT_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-gas run demo clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-api bench-gas run demo clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,6 +86,9 @@ bench-jobs: setup ## End-to-end jobs (DP mean, 100,000 rows), per-job and batche
 
 bench-settlement: setup ## Settlement tree+proofs (10k/100k/1M), epoch and claim gas vs push payouts, into benchmarks/results/settlement.json
 	$(PY) benchmarks/bench_settlement.py
+
+bench-api: setup ## API under load: 50 clients x 60 s mixed reads against `ledger serve`, into benchmarks/results/api.json
+	$(PY) benchmarks/bench_api.py
 
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import ledger
+from api.cli import install as install_api
 from ledger.chain.anvil import default_anvil_path
 from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact, source_hash
 from ledger.chain.client import connect
@@ -53,6 +54,7 @@ install_jobs(app)
 install_provenance(app)
 install_settlement(app)
 install_demo(app)
+install_api(app)
 
 _console = Console()
 _err_console = Console(stderr=True)
