@@ -13,6 +13,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -32,7 +33,7 @@ from ledger.chain.anvil import Anvil
 from ledger.chain.sender import TxSender
 from ledger.registry.documents import store_document
 from ledger.registry.metadata import MetadataDocument, PublicColumn, TemporalCoverage
-from ledger.settings import ANVIL_DEV_KEYS, load_settings
+from ledger.settings import ANVIL_DEV_KEYS, Settings, load_settings
 from ledger.settlement import ETH, Settlement, VaultIndex
 from tests.browser.wallet import TestWallet
 from tests.integration.chain import local_account, transact
@@ -158,23 +159,43 @@ def console_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleW
             database_url=database_url,
             executor_key="0x" + local_account(w3, RELAYER_SEED).key.hex(),
         )
-        app = create_app(settings, ApiOptions(follow_index=True, index_interval=0.2))
-        port = _free_port()
-        server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        thread = threading.Thread(target=server.run, name="console-api", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        try:
-            yield ConsoleWorld(
-                f"http://127.0.0.1:{port}", world, due, app.state.services, catalogued
-            )
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-            app.state.services.close()
+        with serve(settings) as (url, services):
+            yield ConsoleWorld(url, world, due, services, catalogued)
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[tuple[str, Services]]:
+    """The API with the console on uvicorn (a thread, a free port), following the index; its
+    base URL and services, stopped afterwards."""
+    app = create_app(settings, ApiOptions(follow_index=True, index_interval=0.2))
+    port = _free_port()
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="console-api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}", app.state.services
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        app.state.services.close()
+
+
+@dataclass(frozen=True)
+class Served:
+    """Where the console is served and the chain its wallets sign for."""
+
+    url: str
+    w3: Web3
+
+
+@pytest.fixture(scope="module")
+def served(console_world: ConsoleWorld) -> Served:
+    """The service pages open; a test module may override it with a world of its own."""
+    return Served(console_world.url, console_world.w3)
 
 
 @pytest.fixture(scope="session")
@@ -237,7 +258,7 @@ def _with_csp(route: Route) -> None:
 
 @pytest.fixture()
 def open_console(
-    browser: Browser, console_world: ConsoleWorld, request: pytest.FixtureRequest
+    browser: Browser, served: Served, request: pytest.FixtureRequest
 ) -> Iterator[OpenConsole]:
     """Open the console in a fresh browser context (own cookies) with a wallet of `key`; the
     page is served under a strict CSP."""
@@ -247,11 +268,11 @@ def open_console(
     def opening(key: str | bytes) -> Console:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         contexts.append(context)
-        wallet = TestWallet.of(console_world.w3, key)
+        wallet = TestWallet.of(served.w3, key)
         wallet.install(context)
-        context.route(re.compile(re.escape(console_world.url) + r"/(index\.html)?$"), _with_csp)
+        context.route(re.compile(re.escape(served.url) + r"/(index\.html)?$"), _with_csp)
         page = context.new_page()
-        console = Console(page, wallet, f"{name}-{len(contexts)}", console_world.url)
+        console = Console(page, wallet, f"{name}-{len(contexts)}", served.url)
         page.on("pageerror", lambda error: console.problems.append(f"page error: {error}"))
         page.on("request", lambda request: console.requests.append(request.url))
 
@@ -261,7 +282,7 @@ def open_console(
                 console.problems.append(f"CSP: {text}")
 
         page.on("console", on_console)
-        response = page.goto(console_world.url + "/")
+        response = page.goto(served.url + "/")
         assert response is not None and response.headers["content-security-policy"] == CSP
         page.wait_for_selector("body[data-ready='true']")
         return console
