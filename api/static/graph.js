@@ -5,9 +5,9 @@
 import { formatUnits } from "./wallet.js";
 
 const SVG = "http://www.w3.org/2000/svg";
-const COLUMN = 230;
+const COLUMN = 205;
 const ROW = 84;
-const WIDTH = 180;
+const WIDTH = 170;
 const HEIGHT = 58;
 const PAD = 20;
 const ANY_ALGORITHM = `0x${"00".repeat(32)}`;
