@@ -29,6 +29,7 @@ const state = {
   address: null, // the signed-in address (checksummed, from the API)
   datasets: [],
   received: [], // grants naming the signed-in address as grantee
+  algorithms: [], // the catalog: {name, hash, description}
   jobs: new Map(), // job id -> last status
   jobTimer: null,
   busy: 0,
@@ -314,7 +315,9 @@ async function signOut() {
 }
 
 async function loadSignedIn() {
-  await Promise.all([loadDatasets(), loadGrants(), loadAlgorithms()]);
+  // The catalog first: the grant tables name algorithms by it.
+  await loadAlgorithms();
+  await Promise.all([loadDatasets(), loadGrants()]);
 }
 
 function requireSession() {
@@ -367,7 +370,7 @@ async function loadDatasets() {
 }
 
 async function loadAlgorithms() {
-  // The catalog of algorithm templates, if the API lists it: suggestions for the form.
+  // The catalog of algorithm templates: suggestions for the forms, names for the tables.
   let listed;
   try {
     listed = await api("GET", "/v1/algorithms");
@@ -377,16 +380,25 @@ async function loadAlgorithms() {
     }
     throw error;
   }
-  const items = Array.isArray(listed) ? listed : (listed?.items ?? []);
+  state.algorithms = Array.isArray(listed) ? listed : (listed?.items ?? []);
   const list = $("algorithm-options");
   const options = [list.firstElementChild];
-  for (const item of items) {
+  for (const item of state.algorithms) {
     const option = document.createElement("option");
     option.value = item.name;
     option.textContent = item.description ?? item.name;
     options.push(option);
   }
   list.replaceChildren(...options);
+}
+
+/** A grant's algorithm as people name it: a catalog name, "any catalog algorithm", or a hash. */
+function algorithmName(hash) {
+  if (hash === `0x${"00".repeat(32)}`) {
+    return "any catalog algorithm";
+  }
+  const found = state.algorithms.find((a) => same(a.hash, hash));
+  return found ? found.name : short(hash);
 }
 
 // ------------------------------------------------------------------ grants
@@ -504,6 +516,7 @@ async function loadGrants() {
     cell(row, code(grant.grant_id));
     cell(row, grant.terms.datasetId);
     cell(row, code(grant.terms.grantee));
+    cell(row, algorithmName(grant.terms.algorithmHash));
     cell(row, grant.status, `status ${grant.status}`);
     cell(row, `${grant.uses} / ${grant.terms.maxUses}`);
     cell(row, date(grant.terms.validUntil));
@@ -532,6 +545,7 @@ async function loadGrants() {
     cell(row, code(grant.grant_id));
     cell(row, grant.terms.datasetId);
     cell(row, code(grant.terms.grantor));
+    cell(row, algorithmName(grant.terms.algorithmHash));
     cell(row, grant.status, `status ${grant.status}`);
     cell(row, `${grant.uses} / ${grant.terms.maxUses}`);
     cell(row, date(grant.terms.validUntil));
@@ -547,6 +561,7 @@ async function loadGrants() {
         "Run a job",
         () => {
           select.value = grant.grant_id;
+          fillRunAlgorithm();
           selectTab($("tab-jobs"));
           $("run-algorithm").focus();
         },
@@ -559,6 +574,18 @@ async function loadGrants() {
   }
   if (chosen) {
     select.value = chosen;
+  }
+  if (!$("run-algorithm").value) {
+    fillRunAlgorithm();
+  }
+}
+
+/** The run form's algorithm: the catalog name of the chosen grant's algorithm, if it has one. */
+function fillRunAlgorithm() {
+  const grant = state.received.find((g) => g.grant_id === $("run-grant").value);
+  const named = grant && state.algorithms.find((a) => same(a.hash, grant.terms.algorithmHash));
+  if (named) {
+    $("run-algorithm").value = named.name;
   }
 }
 
@@ -831,6 +858,7 @@ function wire() {
     event.preventDefault();
     act("Creating the grant", createGrant, GRANT_FIELDS);
   });
+  $("run-grant").addEventListener("change", fillRunAlgorithm);
   $("run-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act("Creating the job", runJob, RUN_FIELDS);

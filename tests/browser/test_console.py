@@ -15,7 +15,7 @@ from eth_utils.crypto import keccak
 from playwright.sync_api import expect
 from web3.contract import Contract
 
-from ledger.compute.catalog import entry
+from ledger.compute.catalog import catalog, entry
 from ledger.rights.typed_data import grant_as_tuple
 from ledger.settings import ANVIL_DEV_KEYS
 from ledger.settlement import ETH
@@ -71,6 +71,9 @@ def test_owner_signs_in_grants_and_revokes(
             "Grant access",
         ]
     )
+    # The forms suggest every catalog algorithm (GET /v1/algorithms).
+    suggested = page.locator("#algorithm-options option").evaluate_all("os => os.map(o => o.value)")
+    assert suggested == ["any", *catalog()]
     given = page.locator("#grants-given tbody tr")
     expect(given).to_have_count(len(world.grants))  # the world's two direct grants
     console.shot("signed-in")
@@ -115,6 +118,7 @@ def test_owner_signs_in_grants_and_revokes(
 
     new_row = page.locator(f"#grants-given tr[data-grant-id='{grant_id}']")
     expect(new_row).to_have_attribute("data-status", "active")
+    expect(new_row.locator("td").nth(3)).to_have_text("dp_mean")
     expect(given).to_have_count(len(world.grants) + 1)
     console.shot("granted")
 

@@ -78,8 +78,11 @@ def test_consumer_runs_pays_follows_and_reads_a_job(
     page.get_by_role("tab", name="Grants").click()
     received = page.locator("#grants-received tbody tr")
     expect(received).to_have_count(1)
+    expect(received.locator("td").nth(3)).to_have_text("dp_mean")
     received.get_by_role("button", name=re.compile("^Run a job under grant")).click()
     expect(page.locator("#panel-jobs")).to_be_visible()
+    # The grant names dp_mean's code hash: the form says so by the catalog's name.
+    expect(page.locator("#run-form").get_by_label("Algorithm")).to_have_value("dp_mean")
     page.get_by_label("Parameters (JSON)").fill(json.dumps(default_params()))
     console.shot("run-form")
 
