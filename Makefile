@@ -94,13 +94,14 @@ bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas
 	$(PY) scripts/bench_gas.py
 	FOUNDRY_TEST=benchmarks/gas $(FORGE) snapshot --snap .gas-snapshot
 
-run: setup ## Run the product on embedded defaults: chain up, contracts deployed, indexer following
+run: setup ## Run the product on embedded defaults: chain, contracts, indexer, API and console at http://127.0.0.1:8000
 	$(VENV)/bin/ledger info
 	$(VENV)/bin/ledger chain up
 	$(VENV)/bin/ledger deploy
-	@echo "Chain and contracts are up; following the chain into the index (Ctrl-C stops it,"
-	@echo "the chain keeps running: stop it with $(VENV)/bin/ledger chain down)."
-	$(VENV)/bin/ledger index --follow
+	@echo "Chain and contracts are up. Serving the API and the web console at http://127.0.0.1:8000"
+	@echo "(the indexer follows the chain in the background; Ctrl-C stops the server, the chain keeps"
+	@echo "running: stop it with $(VENV)/bin/ledger chain down; try $(VENV)/bin/ledger demo for the story)."
+	$(VENV)/bin/ledger serve --host 127.0.0.1 --port 8000
 
 demo: setup ## Play the whole story (ingest, register, grant, pay, compute, verify, settle, claim) on a chain of its own
 	$(VENV)/bin/ledger demo
