@@ -52,6 +52,19 @@ def test_the_page_is_local_and_csp_clean() -> None:
                 assert (STATIC / value).is_file(), f"{tag} {key}={value} is missing"
     (script,) = [attrs for tag, attrs in page.tags if tag == "script"]
     assert script == {"type": "module", "src": "app.js"}
+    # The page carries its own CSP, before any script or style, for servers that send none.
+    position = {tag: i for i, (tag, _) in reversed(list(enumerate(page.tags)))}
+    (csp_index, csp) = next(
+        (i, attrs)
+        for i, (tag, attrs) in enumerate(page.tags)
+        if tag == "meta" and attrs.get("http-equiv") == "Content-Security-Policy"
+    )
+    assert csp_index < position["link"] and csp_index < position["script"]
+    policy = dict(
+        (d.split(" ", 1) + [""])[:2] for d in str(csp["content"]).split("; ") if d.strip()
+    )
+    assert policy["default-src"] == "'none'" and policy["script-src"] == "'self'"
+    assert policy["style-src"] == "'self'" and policy["connect-src"] == "'self'"
 
 
 def test_modules_import_only_local_files() -> None:
