@@ -60,6 +60,9 @@ class SendPolicy:
         receipt_timeout: Seconds to wait for a transaction to be mined (plus 15 s for each
             confirmation after the first).
         poll_interval: Seconds between receipt polls.
+        fee_ttl: Seconds the fee quote (latest base fee and tip) is reused between sends; the
+            max fee is twice the base fee plus the tip, so a quote a second old still covers
+            several blocks of rising base fees.
     """
 
     confirmations: int = 1
@@ -68,6 +71,7 @@ class SendPolicy:
     gas_margin: float = 1.2
     receipt_timeout: float = 120.0
     poll_interval: float = 0.05
+    fee_ttl: float = 1.0
 
 
 class TxSender:
@@ -80,6 +84,7 @@ class TxSender:
         self._lock = threading.Lock()
         self._next_nonce: int | None = None
         self._chain_id: int | None = None
+        self._fee_quote: tuple[float, TxParams] | None = None
 
     @property
     def address(self) -> ChecksumAddress:
@@ -143,6 +148,14 @@ class TxSender:
         return self._chain_id
 
     def _fees(self) -> TxParams:
+        quote = self._fee_quote
+        if quote is not None and time.monotonic() - quote[0] < self.policy.fee_ttl:
+            return dict(quote[1])  # type: ignore[return-value]
+        fees = self._quote_fees()
+        self._fee_quote = (time.monotonic(), fees)
+        return dict(fees)  # type: ignore[return-value]
+
+    def _quote_fees(self) -> TxParams:
         block = self._retry(lambda: self.w3.eth.get_block("latest"))
         base = int(block.get("baseFeePerGas", 0) or 0)
         try:
@@ -210,6 +223,8 @@ class TxSender:
             except (TransactionNotFound, TimeExhausted):
                 receipt = None
             if receipt is not None:
+                if policy.confirmations <= 1:
+                    break  # the including block is the one confirmation
                 head = self._retry(lambda: self.w3.eth.block_number)
                 if head >= receipt["blockNumber"] + policy.confirmations - 1:
                     break

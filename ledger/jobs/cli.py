@@ -27,6 +27,7 @@ from ledger.jobs.queries import job_result, job_status
 from ledger.jobs.request import build_request, load_grants, parse_dataset, parse_params
 from ledger.jobs.service import open_context, open_pipeline
 from ledger.jobs.submit import submit_job
+from ledger.jobs.workers import WorkerPool
 from ledger.settings import get_settings
 
 __all__ = ["install", "job_app"]
@@ -219,9 +220,31 @@ def worker(
         int,
         typer.Option("--k", min=2, envvar="LEDGER_JOBS_K", help="Small-cell threshold."),
     ] = 10,
+    extra_key_env: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--extra-executor-key-env",
+            help="Environment variable holding another executor key (repeatable): one more "
+            "worker process per key, each allowed as executor of the datasets "
+            "(DataRegistry.setExecutor); jobs split between the processes by id.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Run the pipeline: take paid jobs to recorded results (restartable at any step)."""
+    if extra_key_env:
+        _worker_processes(
+            [_executor_key(name) for name in extra_key_env],
+            PipelineOptions(payment_timeout=payment_timeout, batched=batched),
+            once=once,
+            interval=interval,
+            threads=threads,
+            batch_size=batch_size,
+            batch_wait=batch_wait,
+            k=k,
+            as_json=as_json,
+        )
+        return
     context = open_context(get_settings())
     options = PipelineOptions(payment_timeout=payment_timeout, batched=batched)
     pipeline = open_pipeline(context, options, batch_size=batch_size, batch_wait=batch_wait, k=k)
@@ -242,5 +265,56 @@ def worker(
     lines = [f"worker done: {steps} steps"]
     lines += [f"[yellow]{f['job_id']} at {f['status']}: {f['message']}[/yellow]" for f in faults]
     _emit({"steps": steps, "faults": faults}, as_json, lines)
+    if once and faults:
+        raise typer.Exit(1)
+
+
+def _executor_key(variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if not _KEY.fullmatch(value):
+        raise JobRequestError(
+            f"{variable} (executor key)", "set to 0x followed by 64 hex digits in the environment"
+        )
+    return value
+
+
+def _worker_processes(
+    extra_keys: list[str],
+    options: PipelineOptions,
+    *,
+    once: bool,
+    interval: float,
+    threads: int,
+    batch_size: int,
+    batch_wait: float,
+    k: int,
+    as_json: bool,
+) -> None:
+    """``ledger job worker`` with one process per executor key (`WorkerPool`)."""
+    settings = get_settings()
+    keys = [settings.resolved_executor_key(), *extra_keys]
+    stop = threading.Event()
+    steps = 0
+    with WorkerPool(
+        settings,
+        keys,
+        options,
+        threads=threads,
+        batch_size=batch_size,
+        batch_wait=batch_wait,
+        k=k,
+    ) as pool:
+        try:
+            while True:
+                steps += pool.run_pending(force_anchor=once)
+                if once or stop.wait(interval):
+                    break
+        except KeyboardInterrupt:
+            stop.set()
+        faults = pool.faults
+    lines = [f"worker done: {steps} steps in {len(keys)} processes"]
+    if faults:
+        lines.append(f"[yellow]{faults} faults (jobs left at their step for a retry)[/yellow]")
+    _emit({"steps": steps, "processes": len(keys), "faults": faults}, as_json, lines)
     if once and faults:
         raise typer.Exit(1)

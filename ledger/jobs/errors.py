@@ -7,6 +7,8 @@ JobError                      the job pipeline cannot do what was asked
 ├── JobAccessDeniedError      the caller is not the job's grantee (also a PermissionError)
 ├── JobNotReadyError          the job has no result (yet, or it failed: the reason is named)
 ├── JobStepUnavailableError   a part the pipeline needs is not installed or configured
+├── JobShareError             a worker's share of the jobs is not (i, n) with 0 <= i < n (also a
+│                             ValueError)
 └── ResultStoreError          a result file cannot be written or read
 """
 
@@ -21,6 +23,7 @@ __all__ = [
     "JobNotReadyError",
     "JobRefusedError",
     "JobRequestError",
+    "JobShareError",
     "JobStepUnavailableError",
     "ResultStoreError",
 ]
@@ -99,3 +102,17 @@ class JobRefusedError(JobError):
         self.reason = reason
         self.detail = detail
         super().__init__(f"grant {grant_index} does not allow this job: {reason} ({detail})")
+
+
+class JobShareError(JobError, ValueError):
+    """Raised when a worker's share of the jobs is not (i, n) with 0 <= i < n."""
+
+    def __init__(self, index: int, count: int) -> None:
+        self.index = index
+        self.count = count
+        super().__init__(
+            f"worker share must be (i, n) with n >= 1 and 0 <= i < n, got ({index}, {count})"
+        )
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.index, self.count))

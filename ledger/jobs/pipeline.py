@@ -29,6 +29,7 @@ from ledger.chain.sender import TxSender
 from ledger.errors import ContractRevert, LedgerError
 from ledger.jobs.chain import EscrowStatus, GrantUse, JobChain
 from ledger.jobs.crash import crash_point
+from ledger.jobs.errors import JobShareError
 from ledger.jobs.request import JobRequestSpec
 from ledger.jobs.results import ResultStore
 from ledger.jobs.steps import (
@@ -119,6 +120,8 @@ class JobPipeline:
         self.identity = worker_identity()
         #: Faults met so far (job id, status, error type, message): steps left for a retry.
         self.faults: list[tuple[str, str, str, str]] = []
+        # A job's request never changes: parsed once per job, not once per step.
+        self._requests: dict[str, JobRequestSpec] = {}
         self._steps: dict[JobStatus, Callable[[PipelineJob], bool]] = {
             JobStatus.AWAITING_PAYMENT: self._observe_payment,
             JobStatus.PAID: self._authorize,
@@ -132,20 +135,27 @@ class JobPipeline:
 
     # -- driving --------------------------------------------------------------------------
 
-    def run_pending(self, *, force_anchor: bool = False, threads: int = 1) -> int:
+    def run_pending(
+        self, *, force_anchor: bool = False, threads: int = 1, share: tuple[int, int] = (0, 1)
+    ) -> int:
         """Advance every unfinished job as far as it goes now; returns steps taken.
 
         With `force_anchor`, partial receipt batches are anchored so batched jobs finish. With
         `threads` > 1, that many jobs advance at once (each job in one thread at a time: a
-        pass hands every job id to one thread and waits for all of them).
+        pass hands every job id to one thread and waits for all of them). `share` = (i, n):
+        this worker takes only the jobs whose id is i modulo n (n worker processes, each
+        with its own executor key, split the jobs between them).
         """
+        index, count = share
+        if count < 1 or not 0 <= index < count:
+            raise JobShareError(index, count)
         pool = ThreadPoolExecutor(threads) if threads > 1 else None
         try:
             total = 0
             while True:
-                steps = self._pass(pool)
+                steps = self._pass(pool, share)
                 if self.anchors is not None and self.anchors.flush(force=force_anchor) > 0:
-                    steps += 1 + self._pass(pool)
+                    steps += 1 + self._pass(pool, share)
                 total += steps
                 if steps == 0:
                     return total
@@ -153,8 +163,11 @@ class JobPipeline:
             if pool is not None:
                 pool.shutdown()
 
-    def _pass(self, pool: ThreadPoolExecutor | None) -> int:
-        ids = self.store.runnable()
+    def _pass(self, pool: ThreadPoolExecutor | None, share: tuple[int, int] = (0, 1)) -> int:
+        index, count = share
+        ids = self.store.runnable(limit=100 * count)
+        if count > 1:
+            ids = [job_id for job_id in ids if int(job_id[2:], 16) % count == index]
         if pool is None:
             return sum(self.advance(job_id) for job_id in ids)
         return sum(pool.map(self.advance, ids))
@@ -170,6 +183,7 @@ class JobPipeline:
                 job = self.store.get(job_id)
                 step = self._steps.get(job.status)
                 if step is None or job.status in TERMINAL:
+                    self._requests.pop(job_id, None)
                     return taken
                 try:
                     moved = step(job)
@@ -196,7 +210,7 @@ class JobPipeline:
     # -- steps ----------------------------------------------------------------------------
 
     def _observe_payment(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        request = self._request(job)
         job_id = bytes.fromhex(job.job_id[2:])
         missing = False
         for grant in request.grants:
@@ -223,7 +237,7 @@ class JobPipeline:
         return True
 
     def _authorize(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        request = self._request(job)
         at = self.chain.now()
         budgets: dict[str, tuple[int, int]] = {}
         for grant, dataset in zip(request.grants, request.datasets, strict=True):
@@ -254,7 +268,7 @@ class JobPipeline:
         return True
 
     def _compute(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        request = self._request(job)
         budgets = json.loads(job.budgets_json or "{}")
         inputs = []
         for grant, dataset in zip(request.grants, request.datasets, strict=True):
@@ -299,7 +313,7 @@ class JobPipeline:
         return True
 
     def _receipt(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        request = self._request(job)
         outcome = _outcome(job)
         addresses = self.chain.deployment.addresses
         issued = self.receipts.issue(
@@ -339,7 +353,9 @@ class JobPipeline:
         return True
 
     def _record(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        if not self._ours(job):
+            return False
+        request = self._request(job)
         outcome = _outcome(job)
         assert job.receipt_hash is not None
         ours = bytes.fromhex(job.receipt_hash[2:])
@@ -407,7 +423,7 @@ class JobPipeline:
 
     def _anchor(self, job: PipelineJob) -> bool:
         if job.batched:
-            if self.anchors is None:
+            if self.anchors is None or not self._ours(job):
                 return False
             assert job.receipt_hash is not None
             self.anchors.add(job.job_id, job.receipt_hash)
@@ -425,7 +441,7 @@ class JobPipeline:
 
     def _weights(self, job: PipelineJob) -> bool:
         if self.weights is not None:
-            request = _request(job)
+            request = self._request(job)
             outcome = _outcome(job)
             assert job.receipt_hash is not None
             self.weights.record(
@@ -444,7 +460,7 @@ class JobPipeline:
         return True
 
     def _refund(self, job: PipelineJob) -> bool:
-        request = _request(job)
+        request = self._request(job)
         job_id = bytes.fromhex(job.job_id[2:])
         for grant in request.grants:
             if grant.price_per_use == 0:
@@ -472,6 +488,22 @@ class JobPipeline:
         return True
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _request(self, job: PipelineJob) -> JobRequestSpec:
+        request = self._requests.get(job.job_id)
+        if request is None:
+            if len(self._requests) > 10_000:
+                self._requests.clear()
+            request = _parse_request(job)
+            self._requests[job.job_id] = request
+        return request
+
+    def _ours(self, job: PipelineJob) -> bool:
+        """Whether this worker's key signed the job's receipt: the record and the batch anchor
+        must come from the receipt's executor (``ledger verify`` checks both), so a worker
+        with another key leaves the job to it."""
+        executor = _receipt_executor(job)
+        return executor is None or executor.lower() == self.executor.address.lower()
 
     def _fault(self, job: PipelineJob, exc: Exception) -> None:
         _log.warning("job %s: %s at %s: %s", job.job_id, type(exc).__name__, job.status, exc)
@@ -510,8 +542,17 @@ class JobPipeline:
         return tuple(lines)
 
 
-def _request(job: PipelineJob) -> JobRequestSpec:
+def _parse_request(job: PipelineJob) -> JobRequestSpec:
     return JobRequestSpec.from_json(json.loads(job.request_json))
+
+
+def _receipt_executor(job: PipelineJob) -> str | None:
+    """The executor address a job's stored receipt names (None if it cannot be read)."""
+    try:
+        executor = json.loads(job.receipt_json or "")["receipt"]["executor"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return str(executor) if isinstance(executor, str) else None
 
 
 def _outcome(job: PipelineJob) -> ComputeOutcome:

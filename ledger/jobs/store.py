@@ -187,27 +187,42 @@ class JobStore:
         is taken over at once.
         """
         now = _now()
+        free = [
+            col(PipelineJob.lease_owner).is_(None),
+            col(PipelineJob.lease_until) < now,
+            col(PipelineJob.lease_owner) == owner,
+        ]
         with Session(self.engine) as session:
+            # Usually the lease is free: one UPDATE. Only when it is held is the holder read,
+            # to take over the lease of a crashed local worker.
+            if self._take(session, job_id, owner, now, lease, free):
+                return True
             current = session.get(PipelineJob, job_id)
             if current is None:
                 return False
             holder = current.lease_owner
-            stale = holder is not None and holder != owner and _dead_local(holder)
-            conditions = [
-                col(PipelineJob.lease_owner).is_(None),
-                col(PipelineJob.lease_until) < now,
-                col(PipelineJob.lease_owner) == owner,
-            ]
-            if stale:
-                conditions.append(col(PipelineJob.lease_owner) == holder)
-            stmt = (
-                update(PipelineJob)
-                .where(col(PipelineJob.job_id) == job_id, or_(*conditions))
-                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease))
-            )
-            claimed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
-            session.commit()
-            return bool(claimed)
+            if holder is None or holder == owner or not _dead_local(holder):
+                return False
+            stale = [*free, col(PipelineJob.lease_owner) == holder]
+            return self._take(session, job_id, owner, now, lease, stale)
+
+    @staticmethod
+    def _take(
+        session: Session,
+        job_id: str,
+        owner: str,
+        now: datetime,
+        lease: float,
+        conditions: list[Any],
+    ) -> bool:
+        stmt = (
+            update(PipelineJob)
+            .where(col(PipelineJob.job_id) == job_id, or_(*conditions))
+            .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease))
+        )
+        claimed = session.execute(stmt).rowcount == 1  # type: ignore[attr-defined]
+        session.commit()
+        return bool(claimed)
 
     def release(self, job_id: str, owner: str) -> None:
         """Give a lease back."""

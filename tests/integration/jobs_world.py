@@ -186,12 +186,20 @@ class World:
         return path
 
     def run_worker(
-        self, *args: str, crash_at: str | None = None, exit_code: int = 0, timeout: float = 120
+        self,
+        *args: str,
+        crash_at: str | None = None,
+        exit_code: int = 0,
+        timeout: float = 120,
+        key: str | None = None,
     ) -> None:
         """``ledger job worker --once ARGS`` as a real process, forked from a server that has
         imported the ledger already (a fresh interpreter per run would spend seconds on
-        imports); it dies by SIGKILL at `crash_at`, or must exit 0."""
+        imports); it dies by SIGKILL at `crash_at`, or must exit 0. `key`: another executor
+        key than the world's."""
         extra = {CRASH_ENV: crash_at} if crash_at else {}
+        if key is not None:
+            extra["LEDGER_EXECUTOR_KEY"] = key
         process = _forkserver().Process(
             target=_worker_main, args=(self.env(**extra), ["job", "worker", "--once", *args])
         )
