@@ -74,6 +74,12 @@ function showError(error, fields = {}) {
     title = error.status >= 500 ? "The service failed" : "The service refused";
     code = error.code;
     field = error.field;
+    if (error.status === 401 && error.code === "unauthenticated" && state.address) {
+      // The session ended (expired, or signed out elsewhere): offer to sign in again.
+      forget();
+      title = "Signed out";
+      message = "your session ended; sign in again";
+    }
   } else if (error instanceof WalletError) {
     title = "Wallet";
     if (typeof error.code === "number") {
@@ -719,6 +725,7 @@ function scheduleJobPolling() {
   if (state.jobTimer !== null) {
     return;
   }
+  let polling = false;
   state.jobTimer = setInterval(async () => {
     const open = [...state.jobs].filter(([, job]) => !FINISHED_JOBS.has(job.status));
     if (open.length === 0 || !state.address) {
@@ -726,14 +733,20 @@ function scheduleJobPolling() {
       state.jobTimer = null;
       return;
     }
-    for (const [jobId] of open) {
-      try {
-        state.jobs.set(jobId, await api("GET", `/v1/jobs/${jobId}`));
-      } catch (error) {
-        showError(error);
-      }
+    if (polling) {
+      return; // the previous round is still waiting for the service
     }
-    renderJobs();
+    polling = true;
+    try {
+      for (const [jobId] of open) {
+        state.jobs.set(jobId, await api("GET", `/v1/jobs/${jobId}`));
+      }
+      renderJobs();
+    } catch (error) {
+      showError(error);
+    } finally {
+      polling = false;
+    }
   }, 2000);
 }
 

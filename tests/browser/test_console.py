@@ -368,6 +368,20 @@ def test_errors_show_the_api_code_message_and_field(
     page.get_by_role("button", name="Show entitlement").click()
     expect(page.locator("#status")).to_contain_text("No entitlement yet")
 
+    # A session that ends on the server (expiry, another tab): the page offers to sign in again.
+    (cookie,) = [c for c in page.context.cookies() if c["name"] == "ledger_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert console_world.services.auth.close_session(cookie["value"])
+    page.get_by_role("tab", name="Grants").click()
+    page.locator("#grants-refresh").click()
+    expect(page.locator("#error-code")).to_have_text("unauthenticated")
+    expect(page.locator("#error-message")).to_have_text("your session ended; sign in again")
+    expect(page.locator("#wallet-state")).to_contain_text("not signed in")
+    expect(page.locator("#datasets-table tbody tr")).to_have_count(0)
+    console.shot("session-ended")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    expect(page.locator("#wallet-state")).to_contain_text("Signed in as")
+
     # Signing out ends the session on the server too.
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#wallet-state")).to_contain_text("not signed in")
