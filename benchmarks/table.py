@@ -19,6 +19,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -569,6 +570,18 @@ def _committed(path: Path) -> str | None:
     return log.stdout.strip() or None
 
 
+def _file_date(path: Path) -> str:
+    """When the file was committed (if unchanged since), else when it was last written."""
+    committed = _committed(path)
+    if committed:
+        return f"file committed {committed}"
+    try:
+        written = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    except OSError:
+        return "file date unknown"
+    return f"file written {written:%Y-%m-%d %H:%M} UTC"
+
+
 def run_info(label: str, data: Loaded, path: Path) -> str:
     """One line saying when a result was measured and under what load, as far as the file says."""
     if isinstance(data, str):
@@ -579,8 +592,7 @@ def run_info(label: str, data: Loaded, path: Path) -> str:
     if isinstance(when, str):
         date = when
     else:
-        committed = _committed(path)
-        date = "date not recorded" + (f" (file committed {committed})" if committed else "")
+        date = f"date not recorded ({_file_date(path)})"
     load = data.get("load_average", machine.get("load_average", machine.get("load_average_1m")))
     if isinstance(load, list) and all(isinstance(x, int | float) for x in load) and load:
         shown = "load average " + " / ".join(f"{x:.1f}" for x in load) + " (1, 5, 15 min)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -223,8 +224,12 @@ def test_rows_and_met_from_values_not_flags(table: ModuleType, tmp_path: Path) -
     assert "| benchmark | what | measured | baseline (same run) | ratio | target | met? |" in text
     assert "make bench" in text
     assert "`api.json`: 2026-11-30T01:02:03+00:00" in text
-    assert "`jobs.json`: date not recorded; load average 1.0 / 2.0 / 3.0" in text
-    assert "`compute_dp.json`: date not recorded; load average 3.2 (1 min), 2 CPUs" in text
+    written = datetime.fromtimestamp((tmp_path / "results" / "jobs.json").stat().st_mtime, UTC)
+    assert (
+        f"`jobs.json`: date not recorded (file written {written:%Y-%m-%d %H:%M} UTC); "
+        "load average 1.0 / 2.0 / 3.0 (1, 5, 15 min)"
+    ) in text
+    assert "; load average 3.2 (1 min), 2 CPUs" in text
 
 
 @pytest.mark.parametrize(
