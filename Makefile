@@ -13,7 +13,7 @@ APT_PACKAGES := bubblewrap libseccomp2 chromium chromium-driver
 # Slither pins web3 7, the project uses web3 8: it lives in a venv of its own.
 SLITHER_VERSION := 0.11.6
 
-.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-api bench-gas run demo clean
+.PHONY: help setup apt test test-contracts test-python lint fmt compile bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-api bench-gas bench run demo clean
 
 help: ## List the commands
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -93,6 +93,9 @@ bench-api: setup ## API under load: 50 clients x 60 s mixed reads against `ledge
 bench-gas: setup ## Gas per operation into benchmarks/results/gas.json, and .gas-snapshot
 	$(PY) scripts/bench_gas.py
 	FOUNDRY_TEST=benchmarks/gas $(FORGE) snapshot --snap .gas-snapshot
+
+bench: bench-gas bench-core bench-merkle bench-vault bench-compute bench-jobs bench-settlement bench-api ## Run every benchmark, then regenerate the table in benchmarks/README.md
+	$(PY) benchmarks/table.py
 
 run: setup ## Run the product on embedded defaults: chain, contracts, indexer, API and console at http://127.0.0.1:8000
 	$(VENV)/bin/ledger info
