@@ -95,7 +95,9 @@ function showError(error, fields = {}) {
     code = "invalid_input";
     field = error.field;
   } else {
-    // Anything else is a bug of this page: say so without internals.
+    // Anything else is a bug of this page: say so without internals (details for developers
+    // go to the browser's console only).
+    console.error("console bug:", error);
     title = "The console failed";
     code = "console_error";
     message = "an unexpected error happened in the page; reload and retry";

@@ -280,6 +280,8 @@ def open_console(
             text = message.text
             if "Content Security Policy" in text or "Refused to" in text:
                 console.problems.append(f"CSP: {text}")
+            if text.startswith("console bug:"):
+                console.problems.append(text)
 
         page.on("console", on_console)
         response = page.goto(served.url + "/")
