@@ -312,6 +312,7 @@ function forget() {
   state.received = [];
   $("job-result").hidden = true;
   $("entitlement").hidden = true;
+  $("epochs-table").hidden = true;
   $("grant-result").hidden = true;
   renderSession();
 }
@@ -791,12 +792,32 @@ async function showLineage(key) {
 
 let entitlement = null;
 
+async function loadEpochs(token) {
+  const found = await api("GET", `/v1/settlement/epochs${query({ token })}`);
+  const body = $("epochs-table").querySelector("tbody");
+  body.replaceChildren();
+  for (const epoch of found.epochs) {
+    const row = document.createElement("tr");
+    row.dataset.epoch = String(epoch.epoch);
+    row.dataset.status = epoch.status;
+    cell(row, epoch.epoch);
+    cell(row, `${epoch.from_block}–${epoch.to_block}`);
+    cell(row, epoch.status, `status ${epoch.status}`);
+    cell(row, amount(epoch.total, found.token));
+    cell(row, epoch.accounts);
+    cell(row, code(epoch.root));
+    body.append(row);
+  }
+  $("epochs-table").hidden = found.epochs.length === 0;
+}
+
 async function showEntitlement() {
   requireSession();
   const token = $("entitlement-token").value.trim();
   if (!ADDRESS.test(token)) {
     throw new InputError("token", "token: an address (0x and 40 hex digits); 0x000…000 is ETH");
   }
+  await loadEpochs(token);
   try {
     entitlement = await api(
       "GET",

@@ -182,6 +182,20 @@ def test_contributor_claims_exactly_the_entitlement(
     expect(page.locator("#entitlement-cumulative")).to_have_text(eth_text(due))
     expect(page.locator("#entitlement-claimed")).to_have_text("0 ETH")
     expect(page.locator("#entitlement-epoch")).to_have_text("1")
+    (epoch,) = console_world.services.settlement.epochs(ETH)
+    epochs = page.locator("#epochs-table tbody tr")
+    expect(epochs).to_have_count(1)
+    expect(epochs.first.locator("td")).to_have_text(
+        [
+            "1",
+            f"{epoch.from_block}–{epoch.to_block}",
+            "published",
+            eth_text(epoch.total),
+            str(epoch.accounts),
+            f"{epoch.root[:8]}…{epoch.root[-4:]}",
+        ]
+    )
+    assert epoch.total == sum(console_world.due.values())
     console.shot("entitlement")
 
     w3 = console_world.w3
