@@ -107,12 +107,14 @@ def _long_logistic(hospitals: list[Path], timeout: float, pool: PartyPool | None
 
 def test_killing_a_party_mid_run_fails_fast_and_stops_every_party(hospitals: list[Path]) -> None:
     me = os.getpid()
+    # Children of this process from earlier tests (a module's anvil, say) are not this job's.
+    before = {p.pid for p in psutil.Process(me).children(recursive=True)}
     victims: dict[str, object] = {}
     pool = PartyPool(sandbox=True)
 
     def kill_party_one() -> None:
         _parties_running(me, 3)
-        victims["all"] = {p.pid for p in psutil.Process(me).children(recursive=True)}
+        victims["all"] = {p.pid for p in psutil.Process(me).children(recursive=True)} - before
         time.sleep(0.3)
         [target] = _party_processes(pool.pids()[hospitals[1]])
         victims["killed"] = target.pid
