@@ -1,5 +1,6 @@
 """The FastAPI application: `create_app(settings)` wires routes, error handlers, metrics, the
-body limit, the optional background indexer and the web console's static files."""
+body limit, security headers, the documentation pages, the optional background indexer and the
+web console's static files."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from api.errors import install_handlers
 from api.metrics import BodyLimitMiddleware, Metrics, MetricsMiddleware
 from api.routes import algorithms, auth, datasets, grants, health, jobs, provenance, settlement
 from api.schemas import ErrorResponse
+from api.security import SecurityHeadersMiddleware, install_docs
 from ledger.errors import LedgerError
 from ledger.indexer.service import Indexer, IndexerOptions
 from ledger.settings import Settings
@@ -73,6 +75,8 @@ def create_app(
         version=ledger.__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
         responses={422: {"model": ErrorResponse, "description": "Invalid request."}},
     )
     app.state.services = services
@@ -82,6 +86,8 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(BodyLimitMiddleware, limit=options.max_body)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: covers 413s and metrics too
+    install_docs(app)
     static = Path(options.static_dir) if options.static_dir else STATIC_DIR
     if static.is_dir():
         app.mount("/", StaticFiles(directory=static, html=True), name="console")

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.security import carries_session, with_security_headers
 from ledger.errors import (
     ContractRevert,
     DatabaseUnavailableError,
@@ -157,7 +158,12 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     _log.error("%s %s: unexpected %s", request.method, _route(request), type(exc).__name__)
-    return error_response(500, "internal_error", "the service failed to handle this request")
+    response = error_response(500, "internal_error", "the service failed to handle this request")
+    # Starlette answers this outside every middleware: set the security headers here.
+    response.raw_headers[:] = with_security_headers(
+        response.raw_headers, request.url.path, authenticated=carries_session(request.scope)
+    )
+    return response
 
 
 def _route(request: Request) -> str:

@@ -3,16 +3,27 @@ template, OpenAPI completeness; and a subset of the routes on SQLite and Postgre
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import inspect
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from eth_account import Account
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
 from web3 import Web3
 
+from api.deps import SESSION_COOKIE
 from ledger.chain.anvil import Anvil
 from tests.api.test_flow import sign_typed
-from tests.api.world import CONSUMER_KEY, OWNER_KEY, ApiWorld, make_api_world
+from tests.api.world import CONSUMER_KEY, OWNER_KEY, ApiWorld, make_api_world, sign_in
 
 OWNER = Account.from_key(OWNER_KEY).address
 CONSUMER = Account.from_key(CONSUMER_KEY).address
@@ -161,3 +172,127 @@ def test_catalog_grants_and_auth_on_both_databases(
         world.client.close()
         world.client.app.state.services.close()  # type: ignore[attr-defined]
         world.world.engine.dispose()
+
+
+#: The console's policy, written out (not imported) so that a weakened policy fails here.
+CONSOLE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _policy(response: Any) -> dict[str, str]:
+    text = response.headers["content-security-policy"]
+    return dict((d.strip().split(" ", 1) + [""])[:2] for d in text.split(";") if d.strip())
+
+
+def _common_headers(response: Any) -> None:
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["x-frame-options"] == "DENY"
+    policy = _policy(response)
+    assert policy["default-src"] == "'none'" and policy["frame-ancestors"] == "'none'"
+    assert policy["base-uri"] == "'none'"
+
+
+def test_console_files_carry_the_strict_policy(api: ApiWorld) -> None:
+    for path in ("/", "/index.html", "/app.js", "/styles.css", "/favicon.svg"):
+        response = api.client.get(path)
+        assert response.status_code == 200, path
+        _common_headers(response)
+        assert response.headers["content-security-policy"] == CONSOLE_POLICY, path
+        assert "cache-control" not in response.headers, path
+
+
+def test_api_responses_carry_security_headers_and_no_store_when_signed_in(
+    api: ApiWorld,
+) -> None:
+    client = api.client
+    public = [
+        client.get("/v1/datasets"),
+        client.get("/v1/nothing"),  # 404
+        client.delete("/v1/datasets"),  # 405
+        client.get("/v1/datasets", params={"limit": 0}),  # 422
+        client.post("/v1/auth/login", json={"message": "x" * 70_000}),  # 413
+        client.get("/healthz"),
+        client.get("/metrics"),
+        client.get("/openapi.json"),
+    ]
+    assert [r.status_code for r in public] == [200, 404, 405, 422, 413, 200, 200, 200]
+    for response in public:
+        _common_headers(response)
+        policy = _policy(response)
+        assert "script-src" not in policy and "connect-src" not in policy, response.url
+    for response in public[:4]:
+        # Anonymous /v1 reads may be cached, but never served to a signed-in caller.
+        assert "cache-control" not in response.headers, response.url
+        assert response.headers["vary"] == "Authorization, Cookie"
+    # Sign-in material (nonces, the session token) is never stored.
+    nonce = client.get("/v1/auth/nonce")
+    assert nonce.headers["cache-control"] == "no-store"
+    login = sign_in(client, CONSUMER_KEY)
+    assert login["token"]
+    client.cookies.clear()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    signed_in = [
+        client.get("/v1/auth/me", headers=headers),
+        client.get("/v1/jobs", headers=headers),
+        client.get("/v1/datasets", headers=headers),
+        client.get("/v1/jobs/" + "0x" + "ab" * 32, headers=headers),  # 404
+        client.get("/v1/jobs", params={"limit": 0}, headers=headers),  # 422
+    ]
+    assert [r.status_code for r in signed_in] == [200, 200, 200, 404, 422]
+    for response in signed_in:
+        _common_headers(response)
+        assert response.headers["cache-control"] == "no-store", response.url
+    # The session cookie counts as much as the bearer header.
+    client.cookies.set(SESSION_COOKIE, login["token"])
+    try:
+        cookie = client.get("/v1/datasets")
+    finally:
+        client.cookies.clear()
+    assert cookie.status_code == 200 and cookie.headers["cache-control"] == "no-store"
+
+
+def test_unexpected_errors_carry_security_headers(api: ApiWorld) -> None:
+    app = api.client.app
+    assert isinstance(app, FastAPI)
+
+    def boom() -> None:
+        raise RuntimeError("a bug")
+
+    # Ahead of the console's mount at "/", which matches every path.
+    app.router.routes.insert(0, APIRoute("/v1/boom", boom, methods=["GET"]))
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            response = client.get("/v1/boom", headers={"Authorization": "Bearer nothing"})
+    finally:
+        del app.router.routes[0]
+    assert response.status_code == 500 and _error(response)["code"] == "internal_error"
+    _common_headers(response)
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_docs_pages_run_only_their_own_inline_script_and_the_cdn(api: ApiWorld) -> None:
+    for path, library in (("/docs", "swagger_js_url"), ("/redoc", "redoc_js_url")):
+        response = api.client.get(path)
+        assert response.status_code == 200 and response.headers["content-type"].startswith(
+            "text/html"
+        )
+        _common_headers(response)
+        policy = _policy(response)
+        scripts = policy["script-src"].split()
+        assert "'unsafe-inline'" not in scripts and "'unsafe-eval'" not in scripts
+        page = response.text
+        assert "fonts.googleapis" not in page
+        source = re.search(r'<script src="([^"]+)"', page)
+        assert source is not None
+        parts = urlsplit(source.group(1))
+        assert f"{parts.scheme}://{parts.netloc}" in scripts
+        function = get_swagger_ui_html if library == "swagger_js_url" else get_redoc_html
+        assert source.group(1) == inspect.signature(function).parameters[library].default
+        for body in re.findall(r"<script>(.*?)</script>", page, re.DOTALL):
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in scripts
+        assert policy["connect-src"] == "'self'"
+    assert "/docs" not in api.client.get("/openapi.json").json()["paths"]
