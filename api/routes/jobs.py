@@ -15,7 +15,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
 
 from api.deps import AddressDep, Services, ServicesDep
 from api.errors import ApiError
@@ -27,6 +29,7 @@ from ledger.jobs.chain import ERC20_ABI, ZERO_ADDRESS, EscrowStatus
 from ledger.jobs.errors import JobRefusedError, JobRequestError
 from ledger.jobs.queries import job_result, job_status
 from ledger.jobs.request import DatasetSpec, build_request, grant_from_json, new_job_id
+from ledger.jobs.store import JobStore
 from ledger.rights.check import JobRequest
 from ledger.store.models.jobs import (
     JobStatus,
@@ -162,6 +165,53 @@ def create(body: JobCreate, caller: AddressDep, services: ServicesDep) -> dict[s
         "payments": payments,
         "note": "send each transaction from your wallet in order; the job runs once every "
         "escrow is held on chain",
+    }
+
+
+class _Loaded(JobStore):
+    """A job store that answers `get` from rows already read (one query for a whole page)."""
+
+    def __init__(self, engine: Engine, rows: list[PipelineJob]) -> None:
+        super().__init__(engine)
+        for row in rows:
+            row.status = JobStatus(row.status)  # stored as its value
+        self._rows = {r.job_id: r for r in rows}
+
+    def get(self, job_id: str) -> PipelineJob:
+        """The row read before (the store's own `get` for any other)."""
+        return self._rows.get(job_id) or super().get(job_id)
+
+
+@router.get("", responses=responses(401, 422))
+def list_jobs(
+    caller: AddressDep,
+    services: ServicesDep,
+    status: Annotated[JobStatus | None, Query(description="Only jobs in this status.")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10**9)] = 0,
+) -> dict[str, Any]:
+    """The signed-in consumer's jobs, newest first, each as its status (``GET /v1/jobs/{id}``);
+    nobody else's."""
+    # Consumers are stored checksummed; a lower-case one (older rows) is matched too.
+    mine = col(PipelineJob.consumer).in_(sorted({caller, caller.lower()}))
+    where = [mine] if status is None else [mine, col(PipelineJob.status) == status]
+    with Session(services.engine) as session:
+        total = session.exec(select(func.count()).select_from(PipelineJob).where(*where)).one()
+        rows = list(
+            session.exec(
+                select(PipelineJob)
+                .where(*where)
+                .order_by(col(PipelineJob.created_at).desc(), col(PipelineJob.job_id))
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+    loaded = _Loaded(services.engine, rows)
+    return {
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+        "items": [job_status(loaded, r.job_id) for r in rows],
     }
 
 

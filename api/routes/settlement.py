@@ -66,8 +66,9 @@ def entitlement(
     token: Token = ETH,
     epoch: Annotated[int | None, Query(ge=1, lt=2**32)] = None,
 ) -> dict[str, Any]:
-    """The signed-in account's cumulative entitlement, what it claimed, and the Merkle proof to
-    claim the rest (``RevenueVault.claim``). Only for the account itself."""
+    """The signed-in account's cumulative entitlement, what it claimed, the Merkle proof to
+    claim the rest, and the unsigned ``RevenueVault.claim`` transaction (``tx``) for its wallet
+    to send. Only for the account itself."""
     wanted = address(account, "account")
     if wanted != caller:
         raise ApiError(
@@ -76,6 +77,22 @@ def entitlement(
     proof = services.settlement.proof(address(token, "token"), wanted, epoch)
     data = proof.as_dict()
     data["claimable"] = str(proof.claimable)
+    vault = services.chain.vault
+    data["tx"] = {
+        "chainId": services.deployment.chain_id,
+        "from": wanted,
+        "to": vault.address,
+        "data": vault.encode_abi(
+            "claim",
+            args=[
+                proof.token,
+                proof.account,
+                proof.cumulative,
+                [bytes.fromhex(p[2:]) for p in proof.proof],
+            ],
+        ),
+        "value": "0",
+    }
     return data
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ledger.chain.anvil import Anvil
 from ledger.chain.sender import TxSender
 from ledger.settlement.service import ETH, Settlement
 from ledger.settlement.vaults import VaultIndex
+from ledger.store.models.jobs import JobStatus, PipelineJob
 from tests.api.world import (
     CONSUMER_KEY,
     EXECUTOR_KEY,
@@ -320,6 +322,23 @@ def test_settlement_entitlements_reports_and_charts(flow: Flow) -> None:
     assert mine["account"] == OWNER and int(mine["cumulative"]) > 0 and mine["proof"]
     theirs = client.get(f"/v1/settlement/entitlements/{OTHER}", headers=flow.other).json()
     assert int(theirs["cumulative"]) > 0 and theirs["claimable"] == theirs["cumulative"]
+    # The claim transaction for the contributor's wallet: RevenueVault.claim with the proof.
+    vault = flow.api.world.chain.vault
+    tx = theirs["tx"]
+    assert (tx["chainId"], tx["from"], tx["to"], tx["value"]) == (31337, OTHER, vault.address, "0")
+    function, args = vault.decode_function_input(tx["data"])
+    assert function.fn_name == "claim"
+    assert (args["token"], args["account"]) == (ETH, OTHER)
+    assert args["cumulative"] == int(theirs["cumulative"])
+    assert ["0x" + bytes(p).hex() for p in args["proof"]] == theirs["proof"]
+    w3 = flow.api.world.w3
+    before = w3.eth.get_balance(OTHER)
+    claimed = w3.eth.get_transaction_receipt(flow.api.send(OTHER_KEY, tx))  # type: ignore[arg-type]
+    fee = claimed["gasUsed"] * claimed["effectiveGasPrice"]
+    assert w3.eth.get_balance(OTHER) - before + fee == int(theirs["cumulative"])
+    after = client.get(f"/v1/settlement/entitlements/{OTHER}", headers=flow.other).json()
+    assert (after["claimed"], after["claimable"]) == (theirs["cumulative"], "0")
+    assert after["tx"]["data"] == tx["data"]  # the same claim; the vault would refuse it now
     none = client.get(f"/v1/settlement/entitlements/{CONSUMER}", headers=flow.consumer)
     assert none.json()["error"]["code"] == "no_entitlement"
     seen = client.get("/v1/settlement/epochs/1/report", headers=flow.other).json()
@@ -330,6 +349,73 @@ def test_settlement_entitlements_reports_and_charts(flow: Flow) -> None:
     assert {a["account"] for a in full["top_accounts"]} == {OWNER, OTHER}
     chart = client.get("/v1/settlement/epochs/1/chart.png", headers=operator)
     assert chart.status_code == 200 and chart.content.startswith(b"\x89PNG")
+
+
+def _job_body(flow: Flow) -> dict[str, Any]:
+    return {
+        "grants": [flow.typed_data["message"]],
+        "algorithm": "dp_mean",
+        "params": default_params(),
+        "datasets": [{"datasetId": flow.dataset_id}],
+    }
+
+
+def test_jobs_list_only_the_callers_own_newest_first(flow: Flow) -> None:
+    client = flow.api.client
+    created = []
+    for _ in range(2):  # two more jobs of the consumer, left awaiting payment
+        made = client.post("/v1/jobs", json=_job_body(flow), headers=flow.consumer)
+        assert made.status_code == 201, made.text
+        created.append(made.json()["job_id"])
+    # A job of another consumer, stored as the pipeline stores it.
+    now = datetime.now(UTC)
+    foreign = "0x" + "5a" * 32
+    flow.api.world.store.create(
+        PipelineJob(
+            job_id=foreign,
+            consumer=OTHER,
+            status=JobStatus.AWAITING_PAYMENT,
+            request_json="{}",
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    mine = client.get("/v1/jobs", headers=flow.consumer).json()
+    assert (mine["total"], mine["limit"], mine["offset"]) == (3, 20, 0)
+    ids = [j["job_id"] for j in mine["items"]]
+    assert ids == [*reversed(created), flow.job_id]
+    assert foreign not in ids and {j["consumer"] for j in mine["items"]} == {CONSUMER}
+    created_at = [j["created_at"] for j in mine["items"]]
+    assert created_at == sorted(created_at, reverse=True)
+    # Each item is the job's status, as its own route says.
+    for item in mine["items"]:
+        assert item == client.get(f"/v1/jobs/{item['job_id']}", headers=flow.consumer).json()
+    first = client.get("/v1/jobs", params={"limit": 2}, headers=flow.consumer).json()
+    rest = client.get("/v1/jobs", params={"limit": 2, "offset": 2}, headers=flow.consumer).json()
+    assert [j["job_id"] for j in first["items"] + rest["items"]] == ids
+    assert (first["total"], rest["total"]) == (3, 3)
+    waiting = client.get(
+        "/v1/jobs", params={"status": "awaiting_payment"}, headers=flow.consumer
+    ).json()
+    assert [j["job_id"] for j in waiting["items"]] == list(reversed(created))
+    # Everyone else sees only their own.
+    theirs = client.get("/v1/jobs", headers=flow.other).json()
+    assert theirs["total"] == 1 and [j["job_id"] for j in theirs["items"]] == [foreign]
+    assert client.get("/v1/jobs", headers=flow.owner).json() == {
+        "total": 0,
+        "limit": 20,
+        "offset": 0,
+        "items": [],
+    }
+    for params, field in (
+        ({"limit": 0}, "limit"),
+        ({"limit": 101}, "limit"),
+        ({"offset": -1}, "offset"),
+        ({"status": "finished"}, "status"),
+    ):
+        bad = client.get("/v1/jobs", params=params, headers=flow.consumer)
+        assert bad.status_code == 422, params
+        assert field in bad.json()["error"]["message"], bad.json()
 
 
 CROSS_ACCOUNT = [
@@ -367,12 +453,7 @@ def test_cross_account_attempt_is_refused(
         "payments": {"tx_hashes": ["0x" + "00" * 32]},
         # A job under the consumer's grant, asked by someone else: the grant's grantee is not
         # the caller, so the request itself is refused before any chain call.
-        "job": {
-            "grants": [flow.typed_data["message"]],
-            "algorithm": "dp_mean",
-            "params": default_params(),
-            "datasets": [{"datasetId": flow.dataset_id}],
-        },
+        "job": _job_body(flow),
     }
     response = flow.api.client.request(
         method, url, headers=headers, json=None if body is None else payloads[body]
@@ -394,6 +475,7 @@ PROTECTED = [
     ("GET", "/v1/grants/{grant}/check"),
     ("POST", "/v1/grants/{grant}/revoke"),
     ("POST", "/v1/jobs"),
+    ("GET", "/v1/jobs"),
     ("GET", "/v1/jobs/{job}"),
     ("GET", "/v1/jobs/{job}/result"),
     ("POST", "/v1/jobs/{job}/payments"),

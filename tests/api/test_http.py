@@ -8,6 +8,7 @@ import hashlib
 import inspect
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +23,8 @@ from web3 import Web3
 
 from api.deps import SESSION_COOKIE
 from ledger.chain.anvil import Anvil
+from ledger.jobs.store import JobStore
+from ledger.store.models.jobs import JobStatus, PipelineJob
 from tests.api.test_flow import sign_typed
 from tests.api.world import CONSUMER_KEY, OWNER_KEY, ApiWorld, make_api_world, sign_in
 
@@ -168,6 +171,23 @@ def test_catalog_grants_and_auth_on_both_databases(
         hits = client.get("/v1/datasets", params={"q": "breast", "limit": 5}).json()
         assert [d["dataset_id"] for d in hits["items"]] == [world.catalog_id]
         assert client.get("/healthz").json()["database"]["ok"] is True
+        # The jobs list: the caller's own, newest first, on both databases.
+        store = JobStore(world.world.engine)
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for i, consumer in enumerate((CONSUMER, OWNER, CONSUMER)):
+            store.create(
+                PipelineJob(
+                    job_id=f"0x{i + 1:064x}",
+                    consumer=consumer,
+                    status=JobStatus.AWAITING_PAYMENT,
+                    request_json="{}",
+                    created_at=start + timedelta(minutes=i),
+                    updated_at=start,
+                )
+            )
+        jobs = client.get("/v1/jobs", headers=world.login(CONSUMER_KEY)).json()
+        assert [j["job_id"] for j in jobs["items"]] == [f"0x{3:064x}", f"0x{1:064x}"]
+        assert jobs["total"] == 2 and jobs["items"][0]["created_at"].startswith("2026-01-01")
     finally:
         world.client.close()
         world.client.app.state.services.close()  # type: ignore[attr-defined]
