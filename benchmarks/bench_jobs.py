@@ -14,11 +14,16 @@ with room for every job. Then, through the same pipeline the worker runs (`open_
   batcher (``anchorBatch``), still one ``recordUsage`` per job (uses, budget, capture).
   Throughput = jobs / worker wall time with THREADS jobs advancing at once (``ledger job
   worker --threads``); latency = per-job worker time.
-- batched mode with PROCESSES worker processes (`ledger.jobs.workers.WorkerPool`), each with
-  its own executor key (allowed by the owner with ``setExecutor``) and THREADS threads, started
-  and warm before the clock starts; the jobs split between them by id. Throughput = jobs /
-  wall time of one ``run_pending`` in every process; latency = completion time of each job
-  since the start (the row's last update). Gas per anchored receipt from the batches' receipts.
+- batched mode with PROCESSES worker processes (`ledger.jobs.workers.WorkerPool`, ``ledger job
+  worker --extra-executor-key-env``), each with its own executor key (allowed by the owner with
+  ``setExecutor``) and PROCESS_THREADS threads, started and warmed up before the clock starts;
+  the jobs split between them by id, each executor anchors its own batches (up to 100).
+  Throughput = jobs / wall time of one ``run_pending`` in every process; latency = completion
+  time of each job since the start (the row's last update). Anchor gas from the batches' txs.
+
+CPU per job (worker processes or threads, and anvil) is measured too: the machine is shared, so
+wall-clock throughput depends on the other load; ``cpu_bound_jobs_per_s_on_2_cores`` is what
+that CPU allows with nothing else running. The batched target is checked on the better mode.
 
 Gas per job: the executor's ``recordUsage`` (plus, batched, its share of ``anchorBatch``);
 the consumer's escrow gas is reported apart. Targets: p50 <= 500 ms per job, batched >= 20
@@ -407,15 +412,16 @@ def main() -> int:
         batched_pipeline = open_pipeline(
             context, PipelineOptions(batched=True), batch_size=BATCH_SIZE, batch_wait=3600
         )
-        batched_threads = run_batched(context, batched_pipeline, consumer, grant, BATCHED_JOBS)
-        print(f"batched, threads: {json.dumps(batched_threads)}", flush=True)
+        batched = run_batched(context, batched_pipeline, consumer, grant, BATCHED_JOBS)
+        print(f"batched, threads: {json.dumps(batched)}", flush=True)
 
         with start_pool(settings, w3) as pool:
             allow_executors(context, owner, pool, dataset_id)
-            batched = run_batched_processes(context, pool, consumer, grant, BATCHED_JOBS)
-        print(f"batched, processes: {json.dumps(batched)}", flush=True)
+            processes = run_batched_processes(context, pool, consumer, grant, BATCHED_JOBS)
+        print(f"batched, processes: {json.dumps(processes)}", flush=True)
         context.close()
 
+    best = max((batched, processes), key=lambda mode: float(mode["jobs_per_s"]))
     results = {
         "benchmark": "jobs",
         "rows": ROWS,
@@ -424,20 +430,23 @@ def main() -> int:
         "load_average": os.getloadavg(),
         "per_job": per_job,
         "batched": batched,
-        "batched_threads": batched_threads,
-        "baseline": "per-job mode and batched mode in one process with threads, same run",
+        "batched_processes": processes,
+        "batched_jobs_per_s_best": best["jobs_per_s"],
+        "batched_best_mode": "processes" if best is processes else "threads",
+        "baseline": "per-job mode, same run; batched in one process with threads vs processes",
         "ratios": {
             "batched_vs_per_job_throughput": batched["jobs_per_s"] / per_job["jobs_per_s"],
-            "processes_vs_threads_throughput": batched["jobs_per_s"]
-            / batched_threads["jobs_per_s"],
+            "processes_vs_threads_throughput": processes["jobs_per_s"] / batched["jobs_per_s"],
             "anchor_gas_vs_record_gas": batched["anchor_gas_per_receipt"]
             / per_job["gas_per_job"]["record_usage"],
         },
         "targets": TARGETS,
         "met": {
             "p50_ms": per_job["latency_ms"]["p50"] <= TARGETS["p50_ms"],
-            "batched_jobs_per_s": batched["jobs_per_s"] >= TARGETS["batched_jobs_per_s"],
-            "anchor_gas_per_receipt": batched["anchor_gas_per_receipt"]
+            "batched_jobs_per_s": best["jobs_per_s"] >= TARGETS["batched_jobs_per_s"],
+            "anchor_gas_per_receipt": max(
+                batched["anchor_gas_per_receipt"], processes["anchor_gas_per_receipt"]
+            )
             <= TARGETS["anchor_gas_per_receipt"],
         },
     }

@@ -122,6 +122,8 @@ class JobPipeline:
         self.faults: list[tuple[str, str, str, str]] = []
         # A job's request never changes: parsed once per job, not once per step.
         self._requests: dict[str, JobRequestSpec] = {}
+        # Jobs as their last step left them (status and the values it wrote), by id.
+        self._moved: dict[str, PipelineJob] = {}
         self._steps: dict[JobStatus, Callable[[PipelineJob], bool]] = {
             JobStatus.AWAITING_PAYMENT: self._observe_payment,
             JobStatus.PAID: self._authorize,
@@ -178,9 +180,10 @@ class JobPipeline:
         if not self.store.claim(job_id, self.identity, self.options.lease):
             return 0
         taken = 0
+        self._moved.pop(job_id, None)
         try:
+            job = self.store.get(job_id)
             while True:
-                job = self.store.get(job_id)
                 step = self._steps.get(job.status)
                 if step is None or job.status in TERMINAL:
                     self._requests.pop(job_id, None)
@@ -190,6 +193,7 @@ class JobPipeline:
                 except JobConflictError:
                     return taken
                 except JobFailure as failure:
+                    self._moved.pop(job_id, None)
                     if job.status in _AFTER_RECORD:
                         # Recorded and paid: the job cannot fail any more; retry later.
                         self._fault(job, failure)
@@ -204,6 +208,10 @@ class JobPipeline:
                 if not moved:
                     return taken
                 taken += 1
+                # The step's own UPDATE moved the row; read it back only if the step did not
+                # say what it wrote (a failed job, or a step without `_advance`).
+                noted = self._moved.pop(job_id, None)
+                job = noted if noted is not None else self.store.get(job_id)
         finally:
             self.store.release(job_id, self.identity)
 
@@ -232,7 +240,7 @@ class JobPipeline:
             if waited > self.options.payment_timeout:
                 raise JobFailure("payment_missing", "no escrow arrived in time")
             return False
-        self.store.advance(job.job_id, JobStatus.AWAITING_PAYMENT, JobStatus.PAID)
+        self._advance(job, JobStatus.AWAITING_PAYMENT, JobStatus.PAID)
         crash_point("paid")
         return True
 
@@ -258,8 +266,8 @@ class JobPipeline:
             assert dataset.version is not None
             _, spent = self.chain.grant_state(self.chain.grant_id(grant))
             budgets[str(grant.dataset_id)] = (grant.epsilon_budget, spent)
-        self.store.advance(
-            job.job_id,
+        self._advance(
+            job,
             JobStatus.PAID,
             JobStatus.AUTHORIZED,
             budgets_json=json.dumps(budgets),
@@ -301,8 +309,8 @@ class JobPipeline:
         }
         path = self.results.write_result(job.job_id, _json_bytes(document))
         crash_point("computed:written")
-        self.store.advance(
-            job.job_id,
+        self._advance(
+            job,
             JobStatus.AUTHORIZED,
             JobStatus.COMPUTED,
             outcome_json=json.dumps(outcome.to_json(), sort_keys=True),
@@ -341,8 +349,8 @@ class JobPipeline:
             )
         )
         self.results.write_receipt(job.job_id, issued.document.encode())
-        self.store.advance(
-            job.job_id,
+        self._advance(
+            job,
             JobStatus.COMPUTED,
             JobStatus.RECEIPTED,
             receipt_hash=issued.hash,
@@ -406,18 +414,16 @@ class JobPipeline:
             # Another receipt under this job id: never ours to release (cannot happen with
             # random job ids unless a second service shares the database).
             raise JobFailure("record_conflict", "the chain holds another receipt for this job")
+        recorded = {"record_tx": tx_hash, "record_block": block, "gas_used": job.gas_used + gas}
         self.store.settle(
             job.job_id,
             OutboxAction.RECORD,
             "",
             OutboxStatus.CONFIRMED,
             tx_hash,
-            advance=(
-                JobStatus.RECEIPTED,
-                JobStatus.RECORDED,
-                {"record_tx": tx_hash, "record_block": block, "gas_used": job.gas_used + gas},
-            ),
+            advance=(JobStatus.RECEIPTED, JobStatus.RECORDED, recorded),
         )
+        self._note(job, JobStatus.RECORDED, recorded)
         crash_point("recorded")
         return True
 
@@ -431,11 +437,9 @@ class JobPipeline:
             if document is None:
                 return False
             self.results.write_receipt(job.job_id, document.encode())
-            self.store.advance(
-                job.job_id, JobStatus.RECORDED, JobStatus.ANCHORED, receipt_json=document
-            )
+            self._advance(job, JobStatus.RECORDED, JobStatus.ANCHORED, receipt_json=document)
         else:
-            self.store.advance(job.job_id, JobStatus.RECORDED, JobStatus.ANCHORED)
+            self._advance(job, JobStatus.RECORDED, JobStatus.ANCHORED)
         crash_point("anchored")
         return True
 
@@ -455,7 +459,7 @@ class JobPipeline:
                     },
                 )
             )
-        self.store.advance(job.job_id, JobStatus.ANCHORED, JobStatus.DONE)
+        self._advance(job, JobStatus.ANCHORED, JobStatus.DONE)
         crash_point("done")
         return True
 
@@ -483,11 +487,24 @@ class JobPipeline:
                 tx_hash = receipt["transactionHash"].to_0x_hex()
                 crash_point("refund:sent")
             self.store.settle(job.job_id, OutboxAction.REFUND, key, OutboxStatus.CONFIRMED, tx_hash)
-        self.store.advance(job.job_id, JobStatus.REFUNDING, JobStatus.FAILED)
+        self._advance(job, JobStatus.REFUNDING, JobStatus.FAILED)
         crash_point("failed")
         return True
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _advance(
+        self, job: PipelineJob, expected: JobStatus, new: JobStatus, **values: Any
+    ) -> None:
+        """`JobStore.advance`, then the same change on `job` for the next step."""
+        self.store.advance(job.job_id, expected, new, **values)
+        self._note(job, new, values)
+
+    def _note(self, job: PipelineJob, new: JobStatus, values: dict[str, Any]) -> None:
+        for name, value in values.items():
+            setattr(job, name, value)
+        job.status = new
+        self._moved[job.job_id] = job
 
     def _request(self, job: PipelineJob) -> JobRequestSpec:
         request = self._requests.get(job.job_id)
@@ -512,8 +529,8 @@ class JobPipeline:
     def _fail(self, job: PipelineJob, reason: str, detail: str) -> None:
         _log.info("job %s failed at %s: %s", job.job_id, job.status.value, reason)
         self.results.discard(job.job_id)
-        self.store.advance(
-            job.job_id,
+        self._advance(
+            job,
             job.status,
             JobStatus.REFUNDING,
             reason=reason[:64],

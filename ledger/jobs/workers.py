@@ -8,6 +8,11 @@ come from that key (the pipeline leaves a job receipted by another key alone), s
 be an allowed executor of the datasets (``DataRegistry.setExecutor``) and, for refunds, hold the
 vault's REFUNDER_ROLE. Exactly-once is the pipeline's own (outbox, leases, chain checks): a
 process killed at any point is a worker killed at that point.
+
+Restart with the same keys in the same order and every job returns to the process that holds
+its share. A job receipted by a key that is no longer in the list waits (nothing is recorded
+twice or by the wrong key) until a worker with that key runs again: a single worker process
+takes every job and finishes its own.
 """
 
 from __future__ import annotations
