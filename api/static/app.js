@@ -6,7 +6,6 @@
 import { api, ApiError, query } from "./api.js";
 import { renderLineage, short } from "./graph.js";
 import {
-  encodeClaim,
   formatUnits,
   on,
   parseUnits,
@@ -326,7 +325,7 @@ async function signOut() {
 async function loadSignedIn() {
   // The catalog first: the grant tables name algorithms by it.
   await loadAlgorithms();
-  await Promise.all([loadDatasets(), loadGrants()]);
+  await Promise.all([loadDatasets(), loadGrants(), loadJobs()]);
 }
 
 function requireSession() {
@@ -625,10 +624,30 @@ async function revokeGrant(grantId) {
 
 // ------------------------------------------------------------------ jobs
 
+/** How many of the newest jobs the list shows (the API pages by at most 100). */
+const JOBS_LISTED = 50;
+
+/** The signed-in consumer's newest jobs from the API; followed until done or failed. */
+async function loadJobs() {
+  requireSession();
+  const listed = await api("GET", `/v1/jobs${query({ limit: JOBS_LISTED })}`);
+  for (const job of listed.items) {
+    state.jobs.set(job.job_id.toLowerCase(), job);
+  }
+  renderJobs();
+  scheduleJobPolling();
+  if (listed.total > listed.items.length) {
+    setStatus(`Showing your ${listed.items.length} newest jobs of ${listed.total}.`);
+  }
+}
+
 function renderJobs() {
   const body = $("jobs-table").querySelector("tbody");
   body.replaceChildren();
-  for (const [jobId, job] of state.jobs) {
+  // Newest first, like the API's list (ISO 8601 UTC timestamps sort as text).
+  const newer = (a, b) => (a > b ? -1 : a < b ? 1 : 0);
+  const jobs = [...state.jobs].sort(([, a], [, b]) => newer(a.created_at ?? "", b.created_at ?? ""));
+  for (const [jobId, job] of jobs) {
     const row = document.createElement("tr");
     row.dataset.jobId = jobId;
     row.dataset.status = job.status;
@@ -841,30 +860,12 @@ async function showEntitlement() {
   setStatus(`Entitlement of epoch ${entitlement.epoch} shown.`);
 }
 
-/** The claim transaction: the API's, or built here for the vault that published the epoch. */
-async function claimTransaction(found) {
-  if (found.tx) {
-    return found.tx;
+/** The claim transaction the API built for the entitlement (RevenueVault.claim with its proof). */
+function claimTransaction(found) {
+  if (!found.tx || !ADDRESS.test(found.tx.to ?? "")) {
+    throw new StepError("claim_unavailable", "the service returned no claim transaction");
   }
-  const epochs = await api("GET", `/v1/settlement/epochs${query({ token: found.token })}`);
-  const epoch = epochs.epochs.find((e) => e.epoch === found.epoch);
-  if (!epoch || !epoch.tx_hash) {
-    throw new StepError(
-      "epoch_unpublished",
-      `epoch ${found.epoch} has no publication transaction yet`,
-    );
-  }
-  // The RevenueVault is the contract the epoch's root was published to.
-  const published = await request("eth_getTransactionByHash", [epoch.tx_hash]);
-  if (!published || !ADDRESS.test(published.to ?? "")) {
-    throw new WalletError("tx_unknown", "the wallet's node does not know the epoch's publication");
-  }
-  return {
-    from: found.account,
-    to: published.to,
-    data: encodeClaim(found.token, found.account, found.cumulative, found.proof),
-    value: "0",
-  };
+  return found.tx;
 }
 
 async function claim() {
@@ -872,7 +873,7 @@ async function claim() {
   if (!entitlement) {
     throw new InputError("token", "show the entitlement first");
   }
-  const tx = await claimTransaction(entitlement);
+  const tx = claimTransaction(entitlement);
   const hash = await sendAndWait({ ...tx, from: state.address }, "claim");
   $("claim-tx").textContent = hash;
   $("claim-result").hidden = false;
@@ -890,6 +891,7 @@ function wire() {
   $("error-close").addEventListener("click", clearError);
   $("datasets-refresh").addEventListener("click", () => act("Loading datasets", loadDatasets));
   $("grants-refresh").addEventListener("click", () => act("Loading grants", loadGrants));
+  $("jobs-refresh").addEventListener("click", () => act("Loading jobs", loadJobs));
   $("grant-form").addEventListener("submit", (event) => {
     event.preventDefault();
     act("Creating the grant", createGrant, GRANT_FIELDS);

@@ -94,29 +94,6 @@ export function quantity(amount) {
   return `0x${BigInt(amount).toString(16)}`;
 }
 
-function word(hex) {
-  const body = hex.replace(/^0x/, "").toLowerCase();
-  if (!/^[0-9a-f]*$/.test(body) || body.length > 64) {
-    throw new WalletError("encoding", "cannot encode a value wider than 32 bytes");
-  }
-  return body.padStart(64, "0");
-}
-
-/** keccak256("claim(address,address,uint256,bytes32[])")[:4], checked by the browser tests. */
-export const CLAIM_SELECTOR = "0xfabed412";
-
-/** Calldata of RevenueVault.claim(token, account, cumulative, proof). */
-export function encodeClaim(token, account, cumulative, proof) {
-  const head = [
-    word(token),
-    word(account),
-    word(BigInt(cumulative).toString(16)),
-    word((4 * 32).toString(16)),
-  ];
-  const tail = [word(proof.length.toString(16)), ...proof.map((node) => word(node))];
-  return CLAIM_SELECTOR + head.join("") + tail.join("");
-}
-
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Wait for a transaction's receipt (polling the wallet's node); throws if it reverted. */

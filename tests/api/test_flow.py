@@ -51,7 +51,7 @@ class Flow:
 
 def sign_typed(key: str, typed_data: dict[str, Any]) -> str:
     signed = Account.sign_typed_data(key, full_message=typed_data)
-    return "0x" + signed.signature.hex().removeprefix("0x")
+    return "0x" + bytes(signed.signature).hex()
 
 
 def _terms(dataset_id: int, **changes: Any) -> dict[str, Any]:

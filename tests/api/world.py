@@ -96,7 +96,7 @@ def siwe_text(client: TestClient, address: str, **changes: Any) -> str:
 def sign_text(key: str, text: str) -> str:
     """personal_sign of `text` by `key`."""
     signed = Account.sign_message(encode_defunct(text=text), private_key=key)
-    return "0x" + signed.signature.hex().removeprefix("0x")
+    return "0x" + bytes(signed.signature).hex()
 
 
 def sign_in(client: TestClient, key: str) -> dict[str, Any]:

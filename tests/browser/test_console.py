@@ -5,6 +5,7 @@ its lineage as a graph, and errors show the API's code, message and field."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 import time
@@ -12,7 +13,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from eth_utils.crypto import keccak
-from playwright.sync_api import expect
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from playwright.sync_api import Browser, Route, expect
 from web3.contract import Contract
 
 from ledger.compute.catalog import catalog, entry
@@ -210,6 +212,14 @@ def test_contributor_claims_exactly_the_entitlement(
     assert page.locator("#claim-tx").inner_text() == claim_tx
     receipt = w3.eth.get_transaction_receipt(claim_tx)  # type: ignore[arg-type]
     assert receipt["status"] == 1 and receipt["to"] == vault.address
+    # The wallet sent the service's claim transaction as is; the page encoded nothing itself.
+    offered = page.evaluate(
+        f"fetch('/v1/settlement/entitlements/{alice}').then(r => r.json()).then(b => b.tx)"
+    )
+    sent = w3.eth.get_transaction(claim_tx)  # type: ignore[arg-type]
+    assert "0x" + bytes(sent["input"]).hex() == offered["data"]
+    assert (sent["to"], sent["from"], sent["value"]) == (offered["to"], alice, 0)
+    assert "eth_getTransactionByHash" not in console.wallet.calls
     fee = receipt["gasUsed"] * receipt["effectiveGasPrice"]
     assert w3.eth.get_balance(alice) - before + fee == due
     assert vault.functions.claimedOf(ETH, alice).call() == due
@@ -242,11 +252,15 @@ def test_consumer_follows_a_job_and_browses_its_lineage(
         grant_id = "0x" + world.ledger.grants.functions.grantId(grant_as_tuple(grant)).call().hex()
         expect(page.locator(f"#grants-received tr[data-grant-id='{grant_id}']")).to_have_count(1)
 
+    # The consumer's jobs are listed on sign-in, without asking for them by id.
     page.get_by_role("tab", name="Jobs").click()
-    page.get_by_label("Job id", exact=True).fill(job_id)
-    page.get_by_role("button", name="Follow", exact=True).click()
     row = page.locator(f"#jobs-table tr[data-job-id='{job_id}']")
     expect(row).to_have_attribute("data-status", "awaiting_payment")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(1)
+    page.get_by_label("Job id", exact=True).fill(job_id)
+    page.get_by_role("button", name="Follow", exact=True).click()
+    expect(page.locator("#status")).to_contain_text("Following job")
+    expect(page.locator("#jobs-table tbody tr")).to_have_count(1)  # listed once
     console.shot("job-awaiting-payment")
 
     # The pipeline moves on; the page polls and follows it to the end.
@@ -464,3 +478,68 @@ def test_markup_is_accessible_and_runs_under_a_strict_csp(
         page.wait_for_timeout(100)
     console.shot("account-switched")
     console.assert_clean()
+
+
+def _default_url(function: object, name: str) -> str:
+    return str(inspect.signature(function).parameters[name].default)  # type: ignore[arg-type]
+
+
+#: Stand-ins for the documentation libraries FastAPI loads from its CDN (the machine is offline):
+#: each records that it ran and what it was asked to show.
+DOCS_STUBS = {
+    _default_url(get_swagger_ui_html, "swagger_js_url"): (
+        "window.SwaggerUIBundle = Object.assign("
+        "(config) => { window.__docs = config.url; return {}; },"
+        " { presets: { apis: {} }, SwaggerUIStandalonePreset: {} });"
+    ),
+    _default_url(get_redoc_html, "redoc_js_url"): (
+        "window.__docs = document.querySelector('redoc').getAttribute('spec-url');"
+    ),
+}
+
+
+def test_docs_pages_run_under_their_policy(browser: Browser, console_world: ConsoleWorld) -> None:
+    """/docs and /redoc under the service's policy: the library from FastAPI's CDN and the
+    page's own inline script run, nothing is refused, and an injected script does not run."""
+    context = browser.new_context()
+    problems: list[str] = []
+    outside: list[str] = []
+
+    def external(route: Route) -> None:
+        url = route.request.url
+        outside.append(url)
+        if url in DOCS_STUBS:
+            route.fulfill(body=DOCS_STUBS[url], content_type="application/javascript")
+        else:  # the stylesheet and the favicon
+            route.fulfill(status=404, body="")
+
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), external)
+    try:
+        for path in ("/docs", "/redoc"):
+            page = context.new_page()
+            page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+            page.on(
+                "console",
+                lambda message: (
+                    problems.append(message.text)
+                    if "Refused" in message.text or "Content Security Policy" in message.text
+                    else None
+                ),
+            )
+            response = page.goto(console_world.url + path)
+            assert response is not None and response.status == 200
+            assert "script-src" in response.headers["content-security-policy"]
+            page.wait_for_function("window.__docs !== undefined")
+            assert page.evaluate("window.__docs") == "/openapi.json"
+            assert problems == [], (path, problems)
+            ran = page.evaluate(
+                """() => { const s = document.createElement('script');
+                           s.textContent = 'window.__inline = 1'; document.body.append(s);
+                           return window.__inline ?? null; }"""
+            )
+            assert ran is None and any("Content Security Policy" in p for p in problems)
+            problems.clear()
+            page.close()
+    finally:
+        context.close()
+    assert set(DOCS_STUBS) <= set(outside)
