@@ -193,6 +193,9 @@ def with_security_headers(
     """Raw ASGI headers with the security headers of `path` set (same-named ones replaced)."""
     content_type = next((v.decode("latin-1") for k, v in raw if k.lower() == b"content-type"), "")
     extra = security_headers(path, content_type, authenticated=authenticated)
+    vary = [v.decode("latin-1") for k, v in raw if k.lower() == b"vary"]
+    if vary:  # keep what the app varies on, and add ours
+        extra = [(k, ", ".join([*vary, v]) if k == "vary" else v) for k, v in extra]
     names = {name.encode() for name, _ in extra}
     kept = [(k, v) for k, v in raw if k.lower() not in names]
     return kept + [(k.encode(), v.encode("latin-1")) for k, v in extra]

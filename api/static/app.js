@@ -760,8 +760,18 @@ function scheduleJobPolling() {
     }
     polling = true;
     try {
+      // One request for the newest jobs; only older open ones are asked for one by one.
+      const listed = await api("GET", `/v1/jobs${query({ limit: JOBS_LISTED })}`);
+      const fresh = new Set();
+      for (const job of listed.items) {
+        const key = job.job_id.toLowerCase();
+        fresh.add(key);
+        state.jobs.set(key, job);
+      }
       for (const [jobId] of open) {
-        state.jobs.set(jobId, await api("GET", `/v1/jobs/${jobId}`));
+        if (!fresh.has(jobId)) {
+          state.jobs.set(jobId, await api("GET", `/v1/jobs/${jobId}`));
+        }
       }
       renderJobs();
     } catch (error) {

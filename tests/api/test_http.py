@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from web3 import Web3
 
 from api.deps import SESSION_COOKIE
+from api.security import with_security_headers
 from ledger.chain.anvil import Anvil
 from ledger.jobs.store import JobStore
 from ledger.store.models.jobs import JobStatus, PipelineJob
@@ -316,3 +317,23 @@ def test_docs_pages_run_only_their_own_inline_script_and_the_cdn(api: ApiWorld) 
             assert f"'sha256-{digest}'" in scripts
         assert policy["connect-src"] == "'self'"
     assert "/docs" not in api.client.get("/openapi.json").json()["paths"]
+
+
+def test_security_headers_replace_the_apps_and_keep_its_vary() -> None:
+    raw = [
+        (b"content-type", b"application/json"),
+        (b"vary", b"Accept-Encoding"),
+        (b"x-frame-options", b"SAMEORIGIN"),
+        (b"cache-control", b"max-age=600"),
+    ]
+    headers = with_security_headers(raw, "/v1/grants", authenticated=True)
+    names = [k for k, _ in headers]
+    assert len(names) == len(set(names)), names
+    got = dict(headers)
+    assert got[b"vary"] == b"Accept-Encoding, Authorization, Cookie"
+    assert got[b"x-frame-options"] == b"DENY" and got[b"cache-control"] == b"no-store"
+    anonymous = dict(with_security_headers(raw[:1], "/v1/datasets", authenticated=False))
+    assert b"cache-control" not in anonymous
+    page = dict(with_security_headers([(b"content-type", b"text/html")], "/", authenticated=True))
+    assert page[b"content-security-policy"].decode() == CONSOLE_POLICY
+    assert b"cache-control" not in page and b"vary" not in page
