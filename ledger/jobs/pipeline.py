@@ -259,12 +259,11 @@ class JobPipeline:
                 executor=self.executor.address,
                 at=at,
             )
-            decision = self.chain.check(grant, check)
+            decision, spent = self.chain.check_with_state(grant, check)
             if not decision.allowed:
                 assert decision.reason is not None
                 raise JobFailure(decision.reason.value, decision.detail)
             assert dataset.version is not None
-            _, spent = self.chain.grant_state(self.chain.grant_id(grant))
             budgets[str(grant.dataset_id)] = (grant.epsilon_budget, spent)
         self._advance(
             job,

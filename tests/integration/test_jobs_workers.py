@@ -175,6 +175,9 @@ def test_direct_reads_answer_as_the_web3_path(world: World) -> None:
         decision = chain.check(terms, job)
         assert decision == check_onchain(chain.grants, chain.registry, terms, job)
         assert decision.allowed is allowed
+        batched, spent = chain.check_with_state(terms, job)
+        assert batched == decision
+        assert spent == (chain.grant_state(chain.grant_id(terms))[1] if allowed else 0)
     other = JobRequest(
         dataset_id=dataset,
         consumer=world.consumer.address,
