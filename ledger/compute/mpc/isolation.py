@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ledger.compute.mpc.errors import MpcIsolationError
 
-__all__ = ["SANDBOX_DATA_DIR", "bwrap_path", "party_command", "plain_env"]
+__all__ = ["SANDBOX_DATA_DIR", "bwrap_path", "code_roots", "party_command", "plain_env"]
 
 #: Where a sandboxed party sees its own data directory.
 SANDBOX_DATA_DIR = "/mpc/data"
@@ -35,7 +35,7 @@ def bwrap_path() -> str | None:
     return _BWRAP if os.access(_BWRAP, os.X_OK) else None
 
 
-def _code_roots() -> list[Path]:
+def code_roots() -> list[Path]:
     """Directories a party needs to run Python and this package (read-only binds)."""
     import ledger
 
@@ -60,7 +60,7 @@ def party_command(data_dir: Path, *, sandbox: bool) -> list[str]:
     if bwrap is None:
         raise MpcIsolationError("bubblewrap (bwrap) is not installed")
     resolved = data_dir.resolve()
-    for root in _code_roots():
+    for root in code_roots():
         if root == resolved or root in resolved.parents or resolved in root.parents:
             # The code is bound whole: a data dir inside it would show its siblings too.
             raise MpcIsolationError(f"the data directory overlaps the code tree {root}")
@@ -71,7 +71,10 @@ def party_command(data_dir: Path, *, sandbox: bool) -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    for root in _code_roots():
+    # The private /tmp first: binds made after it stay visible (a checkout under /tmp, say),
+    # where a tmpfs mounted later would hide them.
+    args += ["--tmpfs", "/tmp"]
+    for root in code_roots():
         args += ["--ro-bind", str(root), str(root)]
     package_parent = str(Path(ledger.__file__).resolve().parent.parent)
     args += [
@@ -82,8 +85,6 @@ def party_command(data_dir: Path, *, sandbox: bool) -> list[str]:
         "/proc",
         "--dev",
         "/dev",
-        "--tmpfs",
-        "/tmp",
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",

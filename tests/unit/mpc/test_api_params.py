@@ -17,7 +17,7 @@ from ledger.compute.mpc import (
     secure_mean,
     secure_sum,
 )
-from ledger.compute.mpc.isolation import SANDBOX_DATA_DIR, _code_roots, party_command
+from ledger.compute.mpc.isolation import SANDBOX_DATA_DIR, code_roots, party_command
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_the_sandboxed_party_sees_only_its_own_data_dir_and_code(tmp_path: Path)
     for flag in ("--die-with-parent", "--unshare-pid", "--clearenv", "--new-session"):
         assert flag in command
     assert command[-2:] == ["--data", SANDBOX_DATA_DIR]
-    assert all(root.is_dir() for root in _code_roots())
+    assert all(root.is_dir() for root in code_roots())
 
 
 def test_plain_parties_get_the_real_path(tmp_path: Path) -> None:
