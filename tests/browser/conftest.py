@@ -199,9 +199,12 @@ def served(console_world: ConsoleWorld) -> Served:
     return Served(console_world.url, console_world.w3)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium, headless, driven by Playwright (never a downloaded browser).
+
+    Per module, not per session: Playwright's sync API keeps an asyncio loop running in the main
+    thread while it is open, and tests of other packages that call ``asyncio.run`` (MPC) fail."""
     assert CHROMIUM.exists(), "Debian's chromium is required (apt-get install chromium)"
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
