@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -124,6 +122,10 @@ def _short(value: str) -> str:
 
 def _chart(summary: dict[str, Any], path: Path) -> None:
     # A Figure on the Agg canvas directly: no pyplot, no global backend or figure registry.
+    # Imported here: matplotlib costs every `ledger` command a quarter second at start-up.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(15, 4.5))
     FigureCanvasAgg(figure)
     by_dataset, top, history = figure.subplots(1, 3)
