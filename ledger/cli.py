@@ -9,7 +9,7 @@ import json
 import shutil
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -18,13 +18,6 @@ from rich.table import Table
 
 import ledger
 from api.cli import install as install_api
-from ledger.chain.anvil import default_anvil_path
-from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact, source_hash
-from ledger.chain.client import connect
-from ledger.chain.deploy import deploy as deploy_contracts
-from ledger.chain.deploy import manifest_path
-from ledger.chain.embedded import ChainStatus, EmbeddedChain
-from ledger.chain.sender import SendPolicy, TxSender
 from ledger.compute.cli import algorithm_app
 from ledger.demo.cli import install as install_demo
 from ledger.errors import LedgerError
@@ -35,6 +28,9 @@ from ledger.registry.cli import install as install_registry
 from ledger.settings import get_settings
 from ledger.settlement.cli import install as install_settlement
 from ledger.vault.cli import dataset_app
+
+if TYPE_CHECKING:
+    from ledger.chain.embedded import ChainStatus
 
 __all__ = ["app"]
 
@@ -72,6 +68,9 @@ def version() -> None:
 @app.command()
 def info(as_json: JsonOption = False) -> None:
     """Show the toolchain and the shipped contract artifacts (and whether they are fresh)."""
+    from ledger.chain.anvil import default_anvil_path
+    from ledger.chain.artifacts import CONTRACT_NAMES, load_artifact, source_hash
+
     src = _PROJECT_ROOT / "contracts" / "src"
     current = source_hash(src) if src.is_dir() else None
     contracts: list[dict[str, Any]] = []
@@ -134,12 +133,16 @@ def _print_chain(status: ChainStatus, as_json: bool) -> None:
 @chain_app.command("up")
 def chain_up(as_json: JsonOption = False) -> None:
     """Start the embedded chain in the background (state kept under the data dir)."""
+    from ledger.chain.embedded import EmbeddedChain
+
     _print_chain(EmbeddedChain(get_settings()).up(), as_json)
 
 
 @chain_app.command("down")
 def chain_down(as_json: JsonOption = False) -> None:
     """Stop the embedded chain; its state is written to disk first."""
+    from ledger.chain.embedded import EmbeddedChain
+
     stopped = EmbeddedChain(get_settings()).down()
     if as_json:
         typer.echo(json.dumps({"stopped": stopped}))
@@ -150,6 +153,8 @@ def chain_down(as_json: JsonOption = False) -> None:
 @chain_app.command("status")
 def chain_status(as_json: JsonOption = False) -> None:
     """Show whether the embedded chain runs, its chain id and height."""
+    from ledger.chain.embedded import EmbeddedChain
+
     _print_chain(EmbeddedChain(get_settings()).status(), as_json)
 
 
@@ -161,6 +166,11 @@ def deploy(
     as_json: JsonOption = False,
 ) -> None:
     """Deploy and wire the contracts (once per chain); writes deployments/<chainId>.json."""
+    from ledger.chain.client import connect
+    from ledger.chain.deploy import deploy as deploy_contracts
+    from ledger.chain.deploy import manifest_path
+    from ledger.chain.sender import SendPolicy, TxSender
+
     settings = get_settings()
     w3 = connect(settings)
     sender = TxSender(w3, settings.resolved_executor_key(), SendPolicy(settings.confirmations))

@@ -18,8 +18,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ledger.compute.catalog import catalog, code_hash, entry, runtime_hash
-
 __all__ = ["algorithm_app"]
 
 algorithm_app = typer.Typer(
@@ -34,6 +32,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 @algorithm_app.command("list")
 def list_command(as_json: JsonOption = False) -> None:
     """List the catalog's templates with their code hashes."""
+    from ledger.compute.catalog import catalog, runtime_hash
+
     entries = list(catalog().values())
     if as_json:
         rows = [
@@ -65,6 +65,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show one template: hash, parameters (JSON schema) and result shape."""
+    from ledger.compute.catalog import entry
+
     found = entry(name)
     data = found.to_json()
     if as_json:
@@ -88,6 +90,8 @@ def hash_command(
     as_json: JsonOption = False,
 ) -> None:
     """The code hash of a custom algorithm (keccak256 of its canonical bytes)."""
+    from ledger.compute.catalog import code_hash
+
     digest = code_hash(file.read_bytes())
     if as_json:
         typer.echo(json.dumps({"file": str(file), "hash": digest}))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -19,12 +19,14 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ledger.chain.client import connect
-from ledger.chain.deploy import load_deployment
-from ledger.indexer.service import Indexer, IndexerOptions, IndexProgress, RunReport
 from ledger.settings import get_settings
-from ledger.store.database import open_engine, redact
-from ledger.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from ledger.indexer.service import IndexProgress, RunReport
+
+#: `IndexerOptions().chunk_blocks`, written out so that building the command's help does not
+#: import the indexer (and web3); tests/unit/test_cli_startup.py checks that the two agree.
+_DEFAULT_CHUNK_BLOCKS = 2_000
 
 __all__ = ["index_command"]
 
@@ -40,7 +42,7 @@ def index_command(
     ] = 2.0,
     chunk_blocks: Annotated[
         int, typer.Option("--chunk-blocks", min=1, help="Blocks per first eth_getLogs range.")
-    ] = IndexerOptions().chunk_blocks,
+    ] = _DEFAULT_CHUNK_BLOCKS,
     reset: Annotated[
         bool, typer.Option("--reset", help="Delete this chain's index first, then rebuild it.")
     ] = False,
@@ -50,6 +52,12 @@ def index_command(
 ) -> None:
     """Index every contract event into the database (migrated first), up to the confirmed
     head (LEDGER_CONFIRMATIONS); with --follow, keep following the chain until Ctrl-C."""
+    from ledger.chain.client import connect
+    from ledger.chain.deploy import load_deployment
+    from ledger.indexer.service import Indexer, IndexerOptions
+    from ledger.store.database import open_engine, redact
+    from ledger.store.migrate import upgrade
+
     settings = get_settings()
     w3 = connect(settings)
     deployment = load_deployment(settings.resolved_deployments_dir, w3.eth.chain_id)

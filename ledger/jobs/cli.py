@@ -12,23 +12,16 @@ import os
 import re
 import threading
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from eth_account import Account
 from rich.console import Console
-from web3 import Web3
 
-from ledger.chain.sender import SendPolicy, TxSender
-from ledger.jobs.adapters import resolve_algorithm
 from ledger.jobs.errors import JobRequestError
-from ledger.jobs.pipeline import PipelineOptions
-from ledger.jobs.queries import job_result, job_status
-from ledger.jobs.request import build_request, load_grants, parse_dataset, parse_params
-from ledger.jobs.service import open_context, open_pipeline
-from ledger.jobs.submit import submit_job
-from ledger.jobs.workers import WorkerPool
 from ledger.settings import get_settings
+
+if TYPE_CHECKING:
+    from ledger.jobs.pipeline import PipelineOptions
 
 __all__ = ["install", "job_app"]
 
@@ -97,6 +90,15 @@ def submit(
     as_json: JsonOption = False,
 ) -> None:
     """Submit a job: check the grants on chain, then escrow the payment with your key."""
+    from eth_account import Account
+    from web3 import Web3
+
+    from ledger.chain.sender import SendPolicy, TxSender
+    from ledger.jobs.adapters import resolve_algorithm
+    from ledger.jobs.request import build_request, load_grants, parse_dataset, parse_params
+    from ledger.jobs.service import open_context
+    from ledger.jobs.submit import submit_job
+
     settings = get_settings()
     grants = tuple(g for path in grant for g in load_grants(path))
     parsed_params = parse_params(params)
@@ -146,6 +148,9 @@ def status(
     as_json: JsonOption = False,
 ) -> None:
     """Show a job's status (and why it failed, if it did)."""
+    from ledger.jobs.queries import job_status
+    from ledger.jobs.service import open_context
+
     context = open_context(get_settings())
     try:
         data = job_status(context.store, job_id)
@@ -173,6 +178,11 @@ def result(
     as_json: JsonOption = False,
 ) -> None:
     """Fetch a job's result and receipt (the grantee only: your key's address must match)."""
+    from eth_account import Account
+
+    from ledger.jobs.queries import job_result
+    from ledger.jobs.service import open_context
+
     caller = Account.from_key(_consumer_key(key_env)).address
     context = open_context(get_settings())
     try:
@@ -232,6 +242,9 @@ def worker(
     as_json: JsonOption = False,
 ) -> None:
     """Run the pipeline: take paid jobs to recorded results (restartable at any step)."""
+    from ledger.jobs.pipeline import PipelineOptions
+    from ledger.jobs.service import open_context, open_pipeline
+
     if extra_key_env:
         _worker_processes(
             [_executor_key(name) for name in extra_key_env],
@@ -291,6 +304,8 @@ def _worker_processes(
     as_json: bool,
 ) -> None:
     """``ledger job worker`` with one process per executor key (`WorkerPool`)."""
+    from ledger.jobs.workers import WorkerPool
+
     settings = get_settings()
     keys = [settings.resolved_executor_key(), *extra_keys]
     stop = threading.Event()

@@ -20,10 +20,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from web3 import Web3
 
 from ledger.errors import LedgerError, RpcUnavailableError
-from ledger.provenance.verify import verify_result
 from ledger.settings import get_settings
 
 if TYPE_CHECKING:
@@ -79,6 +77,10 @@ def verify_command(
     record or batch inclusion. Exit 0 verified, 1 rejected, 3 the node could not be asked."""
     if not rpc.startswith(("http://", "https://")):
         raise typer.BadParameter("must be an http:// or https:// URL", param_hint="--rpc")
+    from web3 import Web3
+
+    from ledger.provenance.verify import verify_result
+
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": _RPC_TIMEOUT}))
     try:
         verdict = verify_result(

@@ -13,34 +13,26 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from eth_account import Account
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import Engine
 
-from ledger.registry.catalog import (
-    MAX_LIMIT,
-    DatasetDetail,
-    SearchPage,
-    dataset_detail,
-    search_datasets,
-)
-from ledger.registry.executors import set_executor
-from ledger.registry.metadata import MetadataDocument
-from ledger.registry.register import (
-    DEFAULT_OWNER_SHARE_BPS,
-    VersionResult,
-    open_registry,
-    publish_versions,
-    register,
-)
 from ledger.settings import get_settings
-from ledger.store.database import open_engine
-from ledger.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ledger.registry.catalog import DatasetDetail, SearchPage
+    from ledger.registry.register import VersionResult
+
+#: `ledger.registry.catalog.MAX_LIMIT` and `ledger.registry.register.DEFAULT_OWNER_SHARE_BPS`,
+#: written out so that building the commands' help does not import the registry (web3,
+#: SQLAlchemy); tests/unit/test_cli_startup.py checks that they agree.
+MAX_LIMIT: Final = 100
+DEFAULT_OWNER_SHARE_BPS: Final = 7_000
 
 __all__ = ["install"]
 
@@ -82,6 +74,8 @@ def register_command(
 ) -> None:
     """Register a vault dataset in DataRegistry (version 1) with its FAIR metadata; a second
     run finds the registration and sends nothing."""
+    from ledger.registry.register import open_registry, register
+
     with open_registry(get_settings()) as ctx:
         result = register(ctx, name, metadata, version=version, owner_share_bps=owner_share)
     if as_json:
@@ -104,6 +98,8 @@ def version_command(
 ) -> None:
     """Publish the vault's later versions of a registered dataset, each linking the one before
     (--json prints a list: versions already on chain too, with sent false)."""
+    from ledger.registry.register import open_registry, publish_versions
+
     with open_registry(get_settings()) as ctx:
         results = publish_versions(ctx, name, up_to=version, metadata=metadata)
     if as_json:
@@ -125,6 +121,11 @@ def executor_command(
 ) -> None:
     """Allow an executor (a compute service's key) to record jobs on a dataset you own, or
     disallow it with --revoke; nothing is sent when the chain already says so."""
+    from eth_account import Account
+
+    from ledger.registry.executors import set_executor
+    from ledger.registry.register import open_registry
+
     settings = get_settings()
     if executor is None:
         executor = Account.from_key(settings.resolved_executor_key()).address
@@ -154,6 +155,8 @@ def search_command(
     as_json: JsonOption = False,
 ) -> None:
     """Search the catalog of indexed datasets (metadata only, never rows)."""
+    from ledger.registry.catalog import search_datasets
+
     with _catalog() as engine:
         page = search_datasets(
             engine,
@@ -172,6 +175,8 @@ def show_command(
     as_json: JsonOption = False,
 ) -> None:
     """Show a dataset: metadata, schema, versions, owner and use recorded on chain."""
+    from ledger.registry.catalog import dataset_detail
+
     with _catalog() as engine:
         detail = dataset_detail(engine, dataset_id)
     _print_detail(detail, as_json)
@@ -179,6 +184,9 @@ def show_command(
 
 @contextmanager
 def _catalog() -> Iterator[Engine]:
+    from ledger.store.database import open_engine
+    from ledger.store.migrate import upgrade
+
     url = get_settings().resolved_database_url
     upgrade(url)
     engine = open_engine(url)
@@ -189,6 +197,8 @@ def _catalog() -> Iterator[Engine]:
 
 
 def _plain(value: Any) -> Any:
+    from ledger.registry.metadata import MetadataDocument
+
     if isinstance(value, MetadataDocument):
         return value.model_dump(mode="json")
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

@@ -9,29 +9,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import typer
-from eth_account import Account
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine
 
-from ledger.chain.client import connect
-from ledger.chain.deploy import load_deployment
-from ledger.chain.sender import SendPolicy, TxSender
 from ledger.errors import SettingsError
-from ledger.indexer.service import Indexer, IndexerOptions
 from ledger.settings import Settings, get_settings
-from ledger.settlement.allocation import AuthorShare
 from ledger.settlement.errors import SettlementError
-from ledger.settlement.reports import write_report
-from ledger.settlement.results import EpochOutcome, checked_address
-from ledger.settlement.service import ETH, Settlement
-from ledger.settlement.trees import build_tree, read_tree_csv, write_tree
-from ledger.settlement.vaults import VaultIndex
-from ledger.store.database import open_engine
-from ledger.store.migrate import upgrade
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ledger.settlement.allocation import AuthorShare
+    from ledger.settlement.results import EpochOutcome
+    from ledger.settlement.service import Settlement
+
+#: `ledger.settlement.service.ETH` (the zero address), written out so that building the
+#: commands' help does not import the settlement service; tests/unit/test_cli_startup.py
+#: checks that the two agree.
+ETH: Final = "0x" + "00" * 20
 
 __all__ = ["install", "load_authors"]
 
@@ -59,6 +57,9 @@ def load_authors(path: Path) -> dict[str, AuthorShare]:
     Raises:
         AuthorsFileError: the file is unreadable, or an entry is malformed (named).
     """
+    from ledger.settlement.allocation import AuthorShare
+    from ledger.settlement.results import checked_address
+
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -96,6 +97,15 @@ class _Context:
 def _open(
     *, sender_key: str | None = None, authors: Path | None = None, index: bool = False
 ) -> Iterator[_Context]:
+    from ledger.chain.client import connect
+    from ledger.chain.deploy import load_deployment
+    from ledger.chain.sender import SendPolicy, TxSender
+    from ledger.indexer.service import Indexer, IndexerOptions
+    from ledger.settlement.service import Settlement
+    from ledger.settlement.vaults import VaultIndex
+    from ledger.store.database import open_engine
+    from ledger.store.migrate import upgrade
+
     settings = get_settings()
     w3 = connect(settings)
     deployment = load_deployment(settings.resolved_deployments_dir, w3.eth.chain_id)
@@ -187,6 +197,9 @@ def run_command(
 ) -> None:
     """Settle captured revenue: compute the next epoch per token from the index and the
     vaults' weights, store it, publish its root on RevenueVault, and write its report."""
+    from ledger.settlement.reports import write_report
+    from ledger.settlement.results import checked_address
+
     settings = get_settings()
     key = _key_from(settler_key_env, settings.resolved_executor_key())
     if (epoch is not None or from_block is not None) and (not tokens or len(tokens) != 1):
@@ -218,6 +231,8 @@ def tree_command(
 ) -> None:
     """Build the entitlement tree of an address,amount CSV: print the root, write the
     OpenZeppelin dump (.tree.json), every proof (.tree.proofs.json) and the nodes."""
+    from ledger.settlement.trees import build_tree, read_tree_csv, write_tree
+
     entitlements = read_tree_csv(file)
     tree, _ = build_tree(entitlements)
     files = write_tree(tree, out or file.with_suffix(".tree.json"))
@@ -245,6 +260,8 @@ def verify_command(
 ) -> None:
     """Recompute an epoch from the index and the vaults' weights and compare its root with the
     stored and the published one; exits 1 on a mismatch."""
+    from ledger.settlement.results import checked_address
+
     with _open() as ctx:
         report = ctx.service.verify(checked_address(token, "--token"), epoch)
     if as_json:
@@ -274,6 +291,9 @@ def report_command(
     as_json: JsonOption = False,
 ) -> None:
     """Write an epoch's report: CSV of entitlements, JSON summary, PNG chart."""
+    from ledger.settlement.reports import write_report
+    from ledger.settlement.results import checked_address
+
     with _open() as ctx:
         row = ctx.service.epoch(checked_address(token, "--token"), epoch)
         files = write_report(ctx.engine, row.token, epoch, out or Path(row.tree_file).parent)
@@ -313,6 +333,10 @@ def claim_command(
     as_json: JsonOption = False,
 ) -> None:
     """Claim what an account is due in a token (anyone may send; the account is paid)."""
+    from eth_account import Account
+
+    from ledger.chain.sender import SendPolicy, TxSender
+
     settings = get_settings()
     key = _key_from(key_env, settings.resolved_owner_key())
     who = account or Account.from_key(key).address

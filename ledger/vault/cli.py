@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from eth_utils.address import is_address
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -24,13 +23,9 @@ from rich.progress import (
 from rich.table import Table
 
 from ledger.settings import get_settings
-from ledger.vault.contributors import load_contributors
-from ledger.vault.errors import ProofError, ValidationFailedError
-from ledger.vault.ingest import ingest
-from ledger.vault.manifest import Manifest
-from ledger.vault.prove import RowProof, find_record, prove, verify_row_proof
-from ledger.vault.schema import load_schema
-from ledger.vault.store import Vault
+
+if TYPE_CHECKING:
+    from ledger.vault.store import Vault
 
 __all__ = ["dataset_app"]
 
@@ -53,6 +48,10 @@ VersionOption = Annotated[
 
 
 def _vault(owner: str | None) -> Vault:
+    from eth_utils.address import is_address
+
+    from ledger.vault.store import Vault
+
     if owner is not None and not is_address(owner):
         raise typer.BadParameter("must be a 0x-prefixed 20-byte address", param_hint="--owner")
     return Vault.for_owner(get_settings(), owner)
@@ -82,6 +81,10 @@ def ingest_command(
     as_json: JsonOption = False,
 ) -> None:
     """Validate, de-identify and commit FILE as the next version of dataset NAME."""
+    from ledger.vault.errors import ValidationFailedError
+    from ledger.vault.ingest import ingest
+    from ledger.vault.schema import load_schema
+
     if on_error not in ("reject", "quarantine"):
         raise typer.BadParameter("must be reject or quarantine", param_hint="--on-error")
     parsed = load_schema(schema)
@@ -166,6 +169,8 @@ def prove_command(
     as_json: JsonOption = False,
 ) -> None:
     """Print an inclusion proof of one row: its own canonical values, proof and root."""
+    from ledger.vault.prove import find_record, prove
+
     if (row is None) == (record is None):
         raise typer.BadParameter("give either ROW or --record", param_hint="ROW")
     vault = _vault(owner)
@@ -199,6 +204,9 @@ def verify_proof_command(
     as_json: JsonOption = False,
 ) -> None:
     """Check a row proof offline; exits 1 when it does not verify."""
+    from ledger.vault.errors import ProofError
+    from ledger.vault.prove import RowProof, verify_row_proof
+
     try:
         data = json.loads(file.read_text())
     except (OSError, ValueError):
@@ -226,6 +234,9 @@ def contributors_command(
     as_json: JsonOption = False,
 ) -> None:
     """List a version's contributors: pseudonym, kind, rows, payout address."""
+    from ledger.vault.contributors import load_contributors
+    from ledger.vault.manifest import Manifest
+
     vault = _vault(owner)
     number = vault.resolve_version(name, version)
     entries = load_contributors(vault, name, number)
@@ -250,6 +261,8 @@ def contributors_command(
 @dataset_app.command("list")
 def list_command(owner: OwnerOption = None, as_json: JsonOption = False) -> None:
     """List the datasets in the vault with their versions, rows and commitments."""
+    from ledger.vault.manifest import Manifest
+
     vault = _vault(owner)
     rows: list[dict[str, Any]] = []
     for name in vault.names():
