@@ -47,7 +47,11 @@ class ApiOptions:
     """HTTP-side options of the API (the ledger's own settings come from `Settings`).
 
     Args:
-        domain: The EIP-4361 domain sign-in messages must name; None = the request's Host.
+        domain: The EIP-4361 domain sign-in messages must name (``host:port`` of the public
+            address). None = the request's Host, and then only a Host in `allowed_hosts`: a Host
+            header is the client's to choose, so taking any would let a phishing site relay
+            sign-ins made for its own domain.
+        allowed_hosts: Host names accepted as the sign-in domain when `domain` is None.
         session_ttl: Seconds a session lives.
         nonce_ttl: Seconds a sign-in nonce lives.
         max_body: Largest request body accepted, in bytes (larger: 413).
@@ -59,6 +63,7 @@ class ApiOptions:
     """
 
     domain: str | None = None
+    allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
     session_ttl: float = 12 * 3600.0
     nonce_ttl: float = 600.0
     max_body: int = 1_000_000

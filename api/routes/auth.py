@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request, Response
 
 from api.auth import SiweMessage, build_message, iso, verify_login
 from api.deps import SESSION_COOKIE, ServicesDep, SessionDep, session_token
+from api.errors import ApiError
 from api.routes.common import address, responses
 from api.schemas import LoginIn, LoginOut, NonceOut
 
@@ -19,7 +21,20 @@ STATEMENT = "Sign in to the data rights ledger."
 
 
 def _domain(request: Request, services: ServicesDep) -> str:
-    return services.options.domain or request.headers.get("host", "localhost")
+    options = services.options
+    if options.domain:
+        return options.domain
+    host = request.headers.get("host", "")
+    name = urlsplit(f"//{host}").hostname or ""
+    if name not in options.allowed_hosts:
+        raise ApiError(
+            400,
+            "host_not_allowed",
+            f"Host header must name one of {', '.join(options.allowed_hosts)} "
+            "(serve with --domain for any other address)",
+            "host",
+        )
+    return host
 
 
 def _origin(request: Request, services: ServicesDep) -> str:

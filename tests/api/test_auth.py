@@ -167,6 +167,35 @@ def test_message_for_another_site_chain_or_time_refused(
     assert (status, error["code"]) == (401, code)
 
 
+def test_a_forged_host_cannot_relay_a_sign_in_for_another_site(api: ApiWorld) -> None:
+    """A phishing site asking for a nonce (or logging in) with its own Host header is refused:
+    the sign-in domain is never taken from an arbitrary Host."""
+    for path, call in (
+        (
+            "/v1/auth/nonce",
+            lambda h: api.client.get("/v1/auth/nonce", params={"address": OWNER}, headers=h),
+        ),
+        (
+            "/v1/auth/login",
+            lambda h: api.client.post(
+                "/v1/auth/login", json={"message": "x", "signature": "0x00"}, headers=h
+            ),
+        ),
+    ):
+        response = call({"host": "evil.example"})
+        error = response.json()["error"]
+        assert (response.status_code, error["code"], error["field"]) == (
+            400,
+            "host_not_allowed",
+            "host",
+        ), path
+    # The service's own loopback names still work.
+    ok = api.client.get(
+        "/v1/auth/nonce", params={"address": OWNER}, headers={"host": "localhost:8000"}
+    )
+    assert ok.status_code == 200 and ok.json()["domain"] == "localhost:8000"
+
+
 def test_signature_of_another_key_refused_and_nonce_spent(api: ApiWorld) -> None:
     text = siwe_text(api.client, OWNER)
     status, error = _login(api, text, OTHER_KEY)

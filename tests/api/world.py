@@ -34,7 +34,7 @@ from tests.integration.jobs_world import (
 
 __all__ = ["ApiWorld", "CONSUMER_KEY", "EXECUTOR_KEY", "OTHER_KEY", "OWNER_KEY", "make_api_world"]
 
-HOST = "testserver"
+HOST = "127.0.0.1:8000"
 
 
 @dataclass
