@@ -49,9 +49,16 @@ def get_prov(key: Key, services: ServicesDep) -> Response:
 @router.post("/verify", responses=responses(413, 422, 503))
 def verify(body: VerifyIn, services: ServicesDep) -> dict[str, Any]:
     """Verify a released result and its signed receipt against the chain: a verdict with the
-    rejection reason, never an error for a bad result."""
+    rejection reason, never an error for a bad result. Receipts naming another UsageLedger than
+    this service's deployment are rejected (`other_contracts`)."""
     result_bytes = json.dumps(body.result).encode()
     start = max(body.from_block, services.deployment.deploy_block)
-    verdict = verify_result(result_bytes, body.receipt, services.w3, from_block=start)
+    verdict = verify_result(
+        result_bytes,
+        body.receipt,
+        services.w3,
+        from_block=start,
+        usage_ledger=services.deployment.addresses["UsageLedger"],
+    )
     data: dict[str, Any] = json.loads(json.dumps(verdict.to_json(), default=str))
     return data

@@ -17,8 +17,14 @@ Checks, in order (the first that fails is the reason):
    zero, ``tampered_receipt`` if another hash) and the ``JobRecorded`` event was emitted by the
    receipt's executor (``other_executor``); batched mode: the inclusion proof leads to the root
    (``proof_fails``), the root is anchored under the receipt's executor (``anchorOf``;
-   ``other_executor`` if only someone else anchored it, else ``never_recorded``), and if the
-   job was also recorded per job, with this receipt hash (``tampered_receipt``).
+   ``other_executor`` if only someone else anchored it, else ``never_recorded``), and the job
+   is recorded with this receipt hash by that executor, as in per-job mode. (Anyone can anchor
+   a root: an anchor alone proves nothing about a use; the record, which only an executor the
+   owner approved can make, does.)
+
+With ``usage_ledger`` given (the deployment a verifier trusts), a receipt naming any other
+UsageLedger is ``other_contracts``: without it, a forger could name a look-alike contract that
+answers whatever they like.
 
 A node that cannot be reached raises `RpcUnavailableError`: no verdict is given then.
 """
@@ -108,12 +114,15 @@ def verify_result(
     w3: Web3,
     *,
     from_block: int = 0,
+    usage_ledger: str | None = None,
 ) -> Verification:
     """Verify a released result file and its signed receipt against the chain behind `w3`.
 
     `signed_receipt` is the receipt file's text or its parsed JSON. Returns a `Verification`;
     a rejection is a verdict, not an exception. Events (who recorded or anchored) are searched
     from `from_block` on (nodes that limit ``eth_getLogs`` ranges need the deployment block).
+    `usage_ledger` pins the UsageLedger address the verifier trusts (recommended: the platform's
+    published deployment); a receipt naming another is rejected as ``other_contracts``.
 
     Raises:
         RpcUnavailableError: the node does not answer (no verdict).
@@ -126,6 +135,15 @@ def verify_result(
         facts["result_hash"] = receipt.result_hash
         _check_chain(w3, receipt)
         facts["chain_id"] = receipt.chain_id
+        if (
+            usage_ledger is not None
+            and usage_ledger.lower() != receipt.contracts.usage_ledger.lower()
+        ):
+            raise _Rejected(
+                Rejection.OTHER_CONTRACTS,
+                f"the receipt names UsageLedger {receipt.contracts.usage_ledger}, not the trusted "
+                f"{usage_ledger}",
+            )
         _check_contracts(w3, receipt)
         _check_datasets(w3, receipt)
         if signed.batch is None:
@@ -321,15 +339,9 @@ def _check_batch(w3: Web3, signed: SignedReceipt, from_block: int) -> int | None
         raise _Rejected(
             Rejection.NEVER_RECORDED, f"batch root {batch.root} was never anchored on this chain"
         )
-    stored = "0x" + bytes(call(usage.functions.receiptOf(_b32(receipt.job_id)))).hex()
-    if stored not in (_ZERO_HASH, signed.hash):
-        raise _Rejected(
-            Rejection.TAMPERED_RECEIPT,
-            f"the chain records receipt {stored} for job {receipt.job_id}, not {signed.hash}",
-        )
-    topics = [_BATCH_ANCHORED, batch.root, _topic_of(receipt.executor)]
-    logs = _logs(w3, usage.address, topics, from_block)
-    return int(logs[0]["blockNumber"]) if logs else None
+    # The anchor shows the receipt was published; the record shows the use happened under
+    # grants, by an executor the owners approved (anyone can anchor a root of their own).
+    return _check_job(w3, signed, from_block)
 
 
 def _logs(w3: Web3, address: ChecksumAddress, topics: list[str], from_block: int) -> list[Any]:

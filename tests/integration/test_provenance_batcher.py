@@ -25,7 +25,13 @@ from ledger.store.database import open_engine
 from ledger.store.migrate import upgrade
 from ledger.store.models.provenance import BatchStatus, ReceiptBatchRow
 from tests.integration.chain import LedgerContracts
-from tests.integration.test_provenance_support import World, make_world, result_bytes, signed_job
+from tests.integration.test_provenance_support import (
+    World,
+    make_world,
+    record,
+    result_bytes,
+    signed_job,
+)
 
 
 class Crash(Exception):
@@ -109,6 +115,7 @@ def test_batches_every_n_receipts_with_verifiable_proofs(engine: Engine, world: 
             assert inclusion is not None and inclusion.proves(signed.hash)
             stored = receipt_by_hash(session, signed.hash)
             assert stored.batch == inclusion
+            record(world, signed)  # a batched receipt verifies once its job is recorded too
             verdict = verify_result(result_bytes({"tag": "n", "i": i}), stored.to_json(), world.w3)
             assert verdict.verified and verdict.mode == "batch", verdict.message
     assert batcher.flush(force=True) == []
@@ -153,6 +160,7 @@ def test_crash_between_anchor_and_database_write_is_recovered(engine: Engine, wo
     assert batch_rows(engine)[row.root].status == BatchStatus.ANCHORED
     with Session(engine) as session:
         stored = receipt_by_hash(session, receipts[0].hash)
+    record(world, receipts[0])
     assert verify_result(
         result_bytes({"tag": "crash", "i": 0}), stored.to_json(), world.w3
     ).verified

@@ -194,6 +194,13 @@ def test_batched_receipts_verify_once_anchored(
     transact(
         world.contracts.usage.functions.anchorBatch(root, len(receipts)), world.executor.address
     )
+    # Anchored but not recorded: an anchor alone proves no use (anyone can anchor a root).
+    anchored = verify_result(
+        result_bytes(dict(RESULT, n=0)), with_proof(receipts[0], tree, 0).to_json(), world.w3
+    )
+    assert (anchored.verified, anchored.reason) == (False, Rejection.NEVER_RECORDED)
+    for signed in receipts:
+        record(world, signed)
     for i, signed in enumerate(receipts):
         verdict = verify_result(
             result_bytes(dict(RESULT, n=i)), with_proof(signed, tree, i).to_json(), world.w3
@@ -217,3 +224,41 @@ def test_batch_anchored_by_another_executor_is_rejected(world: World) -> None:
     )
     assert (verdict.verified, verdict.reason) == (False, Rejection.OTHER_EXECUTOR)
     assert world.other_executor.address in verdict.message
+
+
+def test_a_stranger_anchoring_a_forged_receipt_gets_no_verdict_of_use(world: World) -> None:
+    """Anyone may call anchorBatch: a receipt signed by a key no owner approved, anchored by that
+    key, naming the genuine contracts and dataset commitments, must not verify."""
+    stranger = Account.create()
+    world.w3.eth.send_transaction({"from": world.consumer, "to": stranger.address, "value": 10**18})
+    forged = signed_job(world, world.datasets[:1], result=dict(RESULT, forged=1), executor=stranger)
+    tree = StandardMerkleTree.of([[forged.hash], ["0x" + "ab" * 32]], ["bytes32"])
+    fn = world.contracts.usage.functions.anchorBatch(bytes.fromhex(tree.root[2:]), 2)
+    signed_tx = stranger.sign_transaction(
+        fn.build_transaction(
+            {"from": stranger.address, "nonce": 0, "chainId": world.w3.eth.chain_id}
+        )
+    )
+    world.w3.eth.wait_for_transaction_receipt(
+        world.w3.eth.send_raw_transaction(signed_tx.raw_transaction)
+    )
+    verdict = verify_result(
+        result_bytes(dict(RESULT, forged=1)),
+        forged.with_batch(
+            BatchInclusion(root=tree.root, proof=tree.proof_of([forged.hash]))
+        ).to_json(),
+        world.w3,
+    )
+    assert (verdict.verified, verdict.reason) == (False, Rejection.NEVER_RECORDED)
+
+
+def test_a_pinned_usage_ledger_rejects_receipts_naming_another(
+    world: World, recorded: SignedReceipt
+) -> None:
+    genuine = world.contracts.usage.address
+    ok = verify_result(result_bytes(RESULT), recorded.to_json(), world.w3, usage_ledger=genuine)
+    assert ok.verified, ok.message
+    other = "0x" + "12" * 20
+    verdict = verify_result(result_bytes(RESULT), recorded.to_json(), world.w3, usage_ledger=other)
+    assert (verdict.verified, verdict.reason) == (False, Rejection.OTHER_CONTRACTS)
+    assert other in verdict.message
