@@ -18,6 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
+from web3.exceptions import TransactionNotFound
 
 from api.deps import AddressDep, Services, ServicesDep
 from api.errors import ApiError
@@ -234,7 +235,16 @@ def payments(
     confirmed = []
     for i, raw in enumerate(body.tx_hashes):
         tx_hash = hash32(raw, f"tx_hashes[{i}]")
-        receipt = services.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        try:
+            receipt = services.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            raise ApiError(
+                409,
+                "payment_not_mined",
+                f"tx_hashes[{i}] is not a mined transaction on this chain (wait for it, or "
+                "check the hash)",
+                f"tx_hashes[{i}]",
+            ) from None
         if receipt["status"] != 1 or receipt["to"] != services.chain.vault.address:
             raise ApiError(
                 409,

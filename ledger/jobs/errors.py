@@ -24,6 +24,7 @@ __all__ = [
     "JobRefusedError",
     "JobRequestError",
     "JobShareError",
+    "JobStateError",
     "JobStepUnavailableError",
     "ResultStoreError",
 ]
@@ -116,3 +117,13 @@ class JobShareError(JobError, ValueError):
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.index, self.count))
+
+
+class JobStateError(JobError):
+    """Raised when the chain and a job's recorded state contradict each other (e.g. an escrow
+    captured for a job that is failing); the job is left at its step for an operator."""
+
+    def __init__(self, job_id: str, reason: str) -> None:
+        self.job_id = job_id
+        self.reason = reason
+        super().__init__(f"job {job_id}: {reason}; left at its step for an operator to look at")

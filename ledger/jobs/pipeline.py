@@ -29,7 +29,7 @@ from ledger.chain.sender import TxSender
 from ledger.errors import ContractRevert, LedgerError
 from ledger.jobs.chain import EscrowStatus, GrantUse, JobChain
 from ledger.jobs.crash import crash_point
-from ledger.jobs.errors import JobShareError
+from ledger.jobs.errors import JobShareError, JobStateError
 from ledger.jobs.request import JobRequestSpec
 from ledger.jobs.results import ResultStore
 from ledger.jobs.steps import (
@@ -478,7 +478,7 @@ class JobPipeline:
             if escrow.status == EscrowStatus.CAPTURED:
                 # Captured means recorded: recordUsage is the only capturer and it records the
                 # job in the same transaction. A failed job never reaches it.
-                raise AssertionError(f"job {job.job_id}: escrow captured while failing")
+                raise JobStateError(job.job_id, f"escrow {_hex(escrow_id)} captured while failing")
             tx_hash = None
             if escrow.status == EscrowStatus.HELD:
                 self.store.intend(job.job_id, OutboxAction.REFUND, key)

@@ -101,6 +101,17 @@ def flow(anvil: Anvil, w3: Web3, tmp_path_factory: pytest.TempPathFactory) -> It
     body = job.json()
     (payment,) = body["payments"]
     assert payment["amount"] == str(PRICE)
+    unknown = client.post(
+        f"/v1/jobs/{body['job_id']}/payments",
+        json={"tx_hashes": ["0x" + "42" * 32]},
+        headers=consumer,
+    )
+    error = unknown.json()["error"]
+    assert (unknown.status_code, error["code"], error["field"]) == (
+        409,
+        "payment_not_mined",
+        "tx_hashes[0]",
+    )
     hashes = [api.send(CONSUMER_KEY, tx) for tx in payment["transactions"]]
     paid = client.post(
         f"/v1/jobs/{body['job_id']}/payments", json={"tx_hashes": hashes}, headers=consumer

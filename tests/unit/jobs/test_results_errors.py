@@ -20,6 +20,7 @@ from ledger.jobs.errors import (
     JobNotReadyError,
     JobRefusedError,
     JobRequestError,
+    JobStateError,
     JobStepUnavailableError,
     ResultStoreError,
 )
@@ -88,6 +89,7 @@ def test_crash_point_without_env_does_nothing(monkeypatch: pytest.MonkeyPatch) -
         (JobStepUnavailableError("compute", "missing"), ["'compute'", "missing"]),
         (JobRefusedError(0, "revoked", "the grantor revoked"), ["grant 0", "revoked"]),
         (ResultStoreError(JOB, "gone"), ["gone"]),
+        (JobStateError(JOB, "escrow captured while failing"), [JOB, "for an operator"]),
     ],
 )
 def test_errors_say_what_and_survive_pickling(error: Exception, words: list[str]) -> None:
