@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import subprocess
 import sys
 from pathlib import Path
 
@@ -122,3 +123,14 @@ def test_written_out_defaults_agree_with_the_library() -> None:
     assert registry_cli.MAX_LIMIT == catalog.MAX_LIMIT
     assert registry_cli.DEFAULT_OWNER_SHARE_BPS == register.DEFAULT_OWNER_SHARE_BPS
     assert settlement_cli.ETH == service.ETH
+
+
+HEAVY = ("web3", "pandas", "pyarrow", "opendp", "sqlalchemy", "matplotlib", "mpyc")
+
+
+def test_importing_the_cli_loads_no_heavy_library() -> None:
+    code = f"import sys, ledger.cli\nprint(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert done.stdout.strip() == ""
