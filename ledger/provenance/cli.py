@@ -11,6 +11,7 @@ index and the executor's receipts in the configured database (``LEDGER_DATABASE_
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -70,6 +71,14 @@ def verify_command(
             "--from-block", min=0, help="First block to search events in (the deployment's)."
         ),
     ] = 0,
+    usage_ledger: Annotated[
+        str | None,
+        typer.Option(
+            "--usage-ledger",
+            help="The UsageLedger address you trust (the platform's published deployment); a "
+            "receipt naming another is rejected. Without it, only the receipt's own is checked.",
+        ),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Verify a result and its receipt against the chain, using only a JSON-RPC endpoint:
@@ -77,6 +86,10 @@ def verify_command(
     record or batch inclusion. Exit 0 verified, 1 rejected, 3 the node could not be asked."""
     if not rpc.startswith(("http://", "https://")):
         raise typer.BadParameter("must be an http:// or https:// URL", param_hint="--rpc")
+    if usage_ledger is not None and not re.fullmatch(r"0x[0-9a-fA-F]{40}", usage_ledger):
+        raise typer.BadParameter(
+            "must be a 0x-prefixed 20-byte address", param_hint="--usage-ledger"
+        )
     from web3 import Web3
 
     from ledger.provenance.verify import verify_result
@@ -84,7 +97,11 @@ def verify_command(
     w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": _RPC_TIMEOUT}))
     try:
         verdict = verify_result(
-            result.read_bytes(), receipt.read_bytes(), w3, from_block=from_block
+            result.read_bytes(),
+            receipt.read_bytes(),
+            w3,
+            from_block=from_block,
+            usage_ledger=usage_ledger,
         )
     except RpcUnavailableError as exc:
         if as_json:

@@ -127,6 +127,21 @@ def test_verify_usage_errors(chain: Chain, tmp_path: Path) -> None:
         app(), ["verify", result, receipt, "--rpc", chain.url, "--from-block", "999999"]
     )
     assert outcome.exit_code == 3 and "--from-block" in outcome.output  # the node refuses it
+    # Pinned to the deployment the verifier trusts: the genuine one verifies, another is refused.
+    genuine = chain.deployment.addresses["UsageLedger"]
+    outcome = runner.invoke(
+        app(), ["verify", result, receipt, "--rpc", chain.url, "--usage-ledger", genuine]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    other = "0x" + "12" * 20
+    outcome = runner.invoke(
+        app(), ["verify", result, receipt, "--rpc", chain.url, "--usage-ledger", other, "--json"]
+    )
+    assert outcome.exit_code == 1 and json.loads(outcome.output)["reason"] == "other_contracts"
+    outcome = runner.invoke(
+        app(), ["verify", result, receipt, "--rpc", chain.url, "--usage-ledger", "0x12"]
+    )
+    assert outcome.exit_code == 2 and "20-byte address" in outcome.output
 
 
 @pytest.fixture()
