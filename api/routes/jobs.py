@@ -10,9 +10,6 @@ optional payments route only records which transactions paid.
 
 from __future__ import annotations
 
-import json
-from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
@@ -25,17 +22,14 @@ from api.errors import ApiError
 from api.routes.common import hash32, responses, uint
 from api.routes.grants import algorithm_hash
 from api.schemas import JobCreate, PaymentsIn
-from ledger.errors import ContractRevert
 from ledger.jobs.chain import ERC20_ABI, ZERO_ADDRESS, EscrowStatus
-from ledger.jobs.errors import JobRefusedError, JobRequestError
 from ledger.jobs.queries import job_result, job_status
-from ledger.jobs.request import DatasetSpec, build_request, grant_from_json, new_job_id
+from ledger.jobs.request import DatasetSpec, build_request, grant_from_json
 from ledger.jobs.store import JobStore
-from ledger.rights.check import JobRequest
+from ledger.jobs.submit import check_job, store_job
 from ledger.store.models.jobs import (
     JobStatus,
     OutboxAction,
-    OutboxEntry,
     OutboxStatus,
     PipelineJob,
 )
@@ -75,71 +69,12 @@ def create(body: JobCreate, caller: AddressDep, services: ServicesDep) -> dict[s
         params=body.params,
         datasets=specs,
     )
-    fixed = []
-    for i, spec in enumerate(request.datasets):
-        try:
-            head = chain.head_version(spec.dataset_id)
-        except ContractRevert:
-            raise ApiError(
-                404,
-                "dataset_not_found",
-                f"datasets[{i}].datasetId must be registered",
-                f"datasets[{i}].datasetId",
-            ) from None
-        version = head if spec.version is None else spec.version
-        if not 1 <= version <= head:
-            raise JobRequestError(f"datasets[{i}].version", f"a version from 1 to {head}")
-        fixed.append(DatasetSpec(spec.dataset_id, version))
-    request = replace(request, datasets=tuple(fixed))
-    at = chain.now()
-    for index, grant in enumerate(request.grants):
-        decision = chain.check(
-            grant,
-            JobRequest(
-                dataset_id=grant.dataset_id,
-                consumer=request.consumer,
-                algorithm_hash=request.algorithm_hash,
-                purpose=request.purpose,
-                uses=1,
-                epsilon=0,
-                executor=services.relayer.address,
-                at=at,
-            ),
-        )
-        if not decision.allowed:
-            assert decision.reason is not None
-            raise JobRefusedError(index, decision.reason.value, decision.detail)
-    job_id = new_job_id(request)
-    job_hex = "0x" + job_id.hex()
-    due = [(g, g.price_per_use) for g in request.grants if g.price_per_use > 0]
-    now = datetime.now(UTC)
-    keys = ["0x" + chain.grant_id(g).hex() for g, _ in due]
-    services.jobs.create(
-        PipelineJob(
-            job_id=job_hex,
-            consumer=request.consumer,
-            status=JobStatus.AWAITING_PAYMENT,
-            request_json=json.dumps(request.to_json(), sort_keys=True),
-            batched=False,
-            created_at=now,
-            updated_at=now,
-        ),
-        [
-            OutboxEntry(
-                job_id=job_hex,
-                action=OutboxAction.ESCROW,
-                key=key,
-                status=OutboxStatus.INTENDED,
-                attempts=1,
-                created_at=now,
-                updated_at=now,
-            )
-            for key in keys
-        ],
-    )
+    checked = check_job(chain, request, executor=services.relayer.address)
+    store_job(services.jobs, checked)
+    job_id = checked.job_id
     vault = chain.vault
     payments = []
-    for (grant, amount), key in zip(due, keys, strict=True):
+    for grant, amount, key in checked.due:
         txs = []
         if grant.payment_token != ZERO_ADDRESS:
             token = services.w3.eth.contract(address=grant.payment_token, abi=ERC20_ABI)
@@ -160,9 +95,11 @@ def create(body: JobCreate, caller: AddressDep, services: ServicesDep) -> dict[s
             }
         )
     return {
-        "job_id": job_hex,
+        "job_id": checked.job_hex,
         "status": JobStatus.AWAITING_PAYMENT.value,
-        "datasets": [{"datasetId": d.dataset_id, "version": d.version} for d in fixed],
+        "datasets": [
+            {"datasetId": d.dataset_id, "version": d.version} for d in checked.request.datasets
+        ],
         "payments": payments,
         "note": "send each transaction from your wallet in order; the job runs once every "
         "escrow is held on chain",

@@ -18,6 +18,7 @@ from ledger.errors import LedgerError
 
 __all__ = [
     "JobAccessDeniedError",
+    "JobDatasetNotFoundError",
     "JobError",
     "JobNotFoundError",
     "JobNotReadyError",
@@ -41,6 +42,13 @@ class JobRequestError(JobError, ValueError):
         self.field = field
         self.rule = rule
         super().__init__(f"job request field {field!r} must be {rule}")
+
+
+class JobDatasetNotFoundError(JobRequestError, LookupError):
+    """Raised when a job names a dataset id that is not registered; names the field."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(field, "a registered dataset id")
 
 
 class JobNotFoundError(JobError, LookupError):

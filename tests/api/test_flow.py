@@ -502,3 +502,23 @@ def test_every_protected_route_needs_a_session(flow: Flow) -> None:
         response = flow.api.client.request(method, url, json={})
         assert response.status_code == 401, (method, path, response.text)
         assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_job_on_an_unknown_dataset_or_version_is_refused_and_nothing_stored(flow: Flow) -> None:
+    client = flow.api.client
+    before = client.get("/v1/jobs", headers=flow.consumer).json()["total"]
+    grant = flow.typed_data["message"] | {"datasetId": 999}
+    body = _job_body(flow) | {"grants": [grant], "datasets": [{"datasetId": 999}]}
+    unknown = client.post("/v1/jobs", json=body, headers=flow.consumer)
+    error = unknown.json()["error"]
+    assert (unknown.status_code, error["code"], error["field"]) == (
+        404,
+        "job_dataset_not_found",
+        "datasets[0].datasetId",
+    )
+    body = _job_body(flow) | {"datasets": [{"datasetId": flow.dataset_id, "version": 99}]}
+    late = client.post("/v1/jobs", json=body, headers=flow.consumer)
+    error = late.json()["error"]
+    assert (late.status_code, error["field"]) == (422, "datasets[0].version")
+    assert "a version from 1 to" in error["message"]
+    assert client.get("/v1/jobs", headers=flow.consumer).json()["total"] == before
