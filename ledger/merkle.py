@@ -233,6 +233,12 @@ class StandardMerkleTree:
     def __len__(self) -> int:
         return len(self._values)
 
+    def layout(self) -> tuple[bytes, list[int]]:
+        """The flat node buffer (32 bytes per node, root first, as the dump orders ``tree``) and
+        each value's node index, for writers of large trees that should not copy every node
+        into a hex string."""
+        return self._nodes, list(self._tree_index)
+
     def at(self, index: int) -> Sequence[Any]:
         """The value at input position `index`.
 

@@ -78,14 +78,14 @@ def build_tree(entitlements: Mapping[str, int]) -> tuple[StandardMerkleTree, lis
 
 def tree_indexes(tree: StandardMerkleTree) -> list[int]:
     """Each value's node index in the tree (the dump's ``treeIndex``)."""
-    return list(_layout(tree)[1])
+    return list(tree.layout()[1])
 
 
 def write_tree(tree: StandardMerkleTree, dump: Path, *, with_proofs: bool = True) -> TreeFiles:
     """Write the dump, proofs and nodes files of `tree` (see the module notes); without
     `with_proofs` the proofs file (about 1.5 kB per account) is left out."""
     files = tree_files(dump)
-    nodes, indexes = _layout(tree)
+    nodes, indexes = tree.layout()
     dump.parent.mkdir(parents=True, exist_ok=True)
     with _atomic(files.nodes, binary=True) as out:
         out.write(nodes)
@@ -182,12 +182,6 @@ def read_tree_csv(path: Path) -> dict[str, int]:
     if not entitlements:
         raise TreeInputError(2, "row", "at least one address,amount row is needed")
     return entitlements
-
-
-def _layout(tree: StandardMerkleTree) -> tuple[bytes, list[int]]:
-    # The flat node buffer and each value's node index, as the dump lays them out; read from
-    # the tree itself so that large trees need no second copy as a list of hex strings.
-    return tree._nodes, list(tree._tree_index)  # noqa: SLF001
 
 
 @contextmanager

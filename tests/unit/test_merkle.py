@@ -100,6 +100,10 @@ def test_flat_layout_is_the_librarys() -> None:
         assert nodes[entry["treeIndex"]] == leaf_hash(CLAIM, entry["value"])
     unsorted = StandardMerkleTree.of(values, CLAIM, sort_leaves=False)
     assert [e["treeIndex"] for e in unsorted.dump()["values"]] == list(range(12, 5, -1))
+    # layout() is the same nodes as one buffer, and the dump's tree indexes.
+    buffer, indexes = tree.layout()
+    assert buffer == b"".join(nodes)
+    assert indexes == [entry["treeIndex"] for entry in tree.dump()["values"]]
     assert unsorted.root != tree.root
 
 
